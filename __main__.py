@@ -1,0 +1,3 @@
+from livepuppet.cli.main import main
+import sys
+sys.exit(main())

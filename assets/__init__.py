@@ -1,0 +1,1 @@
+"""Small files that ship in the wheel (scripted motions, the trained audio model)."""

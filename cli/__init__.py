@@ -1,0 +1,1 @@
+"""Command-line interface: ``livepuppet demo | animate | track``."""

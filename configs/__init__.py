@@ -1,0 +1,1 @@
+"""Presets: TOML files loaded by :mod:`livepuppet.engine.config`."""

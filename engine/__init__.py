@@ -1,0 +1,1 @@
+"""The engine: tracking, motion, retargeting, rendering, compositing, and the pipeline joining them."""

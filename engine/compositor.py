@@ -1,0 +1,51 @@
+"""Paste-back: the animated crop goes back into the full portrait under a feathered mask.
+
+The renderer keeps the crop border fixed, so the crop's edge already matches the portrait; the feather
+hides the resampling difference. Everything that depends only on the portrait is computed once.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from livepuppet.engine.config import CompositeConfig
+from livepuppet.engine.source import PreparedSource
+from livepuppet.kernels.blend import feather_blend, feather_mask
+
+
+class Compositor:
+    """Per-portrait paste-back with preallocated output; not thread-safe."""
+
+    def __init__(self, source: PreparedSource, config: CompositeConfig) -> None:
+        image = source.image
+        h, w = image.shape[:2]
+        box = source.box
+        self._side = box.side
+        # The part of the crop box that lies inside the image, in image and in box coordinates.
+        ix0, iy0 = max(0, box.x0), max(0, box.y0)
+        ix1, iy1 = min(w, box.x0 + box.side), min(h, box.y0 + box.side)
+        self._image_roi = (slice(iy0, iy1), slice(ix0, ix1))
+        self._box_roi = (slice(iy0 - box.y0, iy1 - box.y0), slice(ix0 - box.x0, ix1 - box.x0))
+        mask = feather_mask(box.side, config.feather)
+        self._mask = np.ascontiguousarray(mask[self._box_roi])
+        self._background = image
+        self._out = image.copy()
+
+    @property
+    def mask(self) -> np.ndarray:
+        """The feather mask over the in-image part of the crop box: (h, w) f32 in [0, 1]."""
+        return self._mask
+
+    @property
+    def image_roi(self) -> tuple[slice, slice]:
+        return self._image_roi
+
+    def composite(self, crop: np.ndarray) -> np.ndarray:
+        """Rendered crop ``(S, S, 3) u8`` → full portrait ``(H, W, 3) u8`` (a new array each call)."""
+        size = crop.shape[0]
+        interp = cv2.INTER_AREA if size > self._side else cv2.INTER_LINEAR
+        up = cv2.resize(crop, (self._side, self._side), interpolation=interp)
+        out = self._out
+        roi = self._image_roi
+        out[roi] = feather_blend(self._background[roi], up[self._box_roi], self._mask)
+        return out.copy()

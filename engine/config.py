@@ -1,0 +1,239 @@
+"""One configuration object for the engine, built from a ``configs/*.toml`` preset plus CLI overrides.
+
+Each subsystem has its own frozen dataclass; unknown keys and out-of-range values are errors with a
+message that names the key. Building a config does no I/O: :func:`load_config` reads the file first.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar, get_type_hints
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from livepuppet.engine.errors import ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerConfig:
+    """MediaPipe face-mesh settings."""
+
+    refine_landmarks: bool = True
+    min_detection_confidence: float = 0.5
+    min_tracking_confidence: float = 0.5
+    max_side: int = 640  # frames larger than this are downscaled before tracking (speed)
+
+    def __post_init__(self) -> None:
+        _check_range("tracker.min_detection_confidence", self.min_detection_confidence, 0.0, 1.0)
+        _check_range("tracker.min_tracking_confidence", self.min_tracking_confidence, 0.0, 1.0)
+        _check_range("tracker.max_side", self.max_side, 128, 4096)
+
+
+@dataclass(frozen=True, slots=True)
+class RetargetConfig:
+    """How the driver's motion maps onto the portrait."""
+
+    mode: str = "expression"  # "expression": via coefficients (identity-safe); "landmarks": raw deltas
+    head_gain: float = 1.0
+    translation_gain: float = 1.0
+    eye_gain: float = 1.0
+    brow_gain: float = 1.0
+    mouth_gain: float = 1.0
+    gaze_gain: float = 1.0
+    eye_retargeting: bool = True  # transfer blinks / eye openness
+    lip_retargeting: bool = True  # transfer mouth motion
+    max_yaw: float = 25.0  # a 2-D warp shows seams beyond this
+    max_pitch: float = 25.0
+    max_roll: float = 30.0
+    max_translation: float = 0.6  # inter-ocular units
+    max_mouth_open: float = 0.9  # inter-ocular units
+    filter_min_cutoff: float = 1.5  # One Euro filter (Casiez et al. 2012): Hz
+    filter_beta: float = 0.3
+    filter_d_cutoff: float = 1.0
+    lost_hold_s: float = 0.4  # hold the last motion this long after the face is lost ...
+    lost_ease_s: float = 0.8  # ... then ease back to neutral over this long
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("expression", "landmarks"):
+            raise ConfigError(f"retarget.mode must be 'expression' or 'landmarks', not {self.mode!r}")
+        for name in ("head_gain", "translation_gain", "eye_gain", "brow_gain", "mouth_gain", "gaze_gain"):
+            _check_range(f"retarget.{name}", getattr(self, name), 0.0, 3.0)
+        for name in ("max_yaw", "max_pitch", "max_roll"):
+            _check_range(f"retarget.{name}", getattr(self, name), 0.0, 90.0)
+        _check_range("retarget.filter_min_cutoff", self.filter_min_cutoff, 0.01, 100.0)
+        _check_range("retarget.lost_hold_s", self.lost_hold_s, 0.0, 60.0)
+        _check_range("retarget.lost_ease_s", self.lost_ease_s, 0.0, 60.0)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderConfig:
+    """Mesh renderer settings."""
+
+    renderer: str = "mesh"
+    crop_size: int = 512  # side of the square face crop that is animated (256 or 512 typical)
+    crop_scale: float = 4.6  # crop side in face units (inter-ocular distances) (head, hair and some neck)
+    map_scale: float = 0.5  # resolution of the dense warp map relative to the crop (it is smooth)
+    mouth_interior: bool = True  # synthesize cavity, teeth and tongue when the mouth opens
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if self.renderer != "mesh":
+            raise ConfigError(f"render.renderer {self.renderer!r} is not available; use 'mesh'")
+        if self.device != "cpu":
+            raise ConfigError(f"render.device {self.device!r} is not available in this build; use 'cpu'")
+        _check_range("render.crop_size", self.crop_size, 64, 2048)
+        _check_range("render.crop_scale", self.crop_scale, 2.0, 8.0)
+        _check_range("render.map_scale", self.map_scale, 0.125, 1.0)
+
+
+@dataclass(frozen=True, slots=True)
+class CompositeConfig:
+    """Paste-back of the animated crop into the full portrait."""
+
+    feather: float = 0.12  # feather width as a fraction of the crop side
+    color_match: bool = False
+
+    def __post_init__(self) -> None:
+        _check_range("composite.feather", self.feather, 0.0, 0.5)
+
+
+@dataclass(frozen=True, slots=True)
+class OutputConfig:
+    """Encoded video output."""
+
+    fps: float = 25.0
+    codec: str = "libx264"
+    crf: int = 20
+    max_side: int = 1280  # output frames are downscaled to at most this side (even dimensions)
+
+    def __post_init__(self) -> None:
+        _check_range("output.fps", self.fps, 1.0, 120.0)
+        _check_range("output.crf", self.crf, 0, 51)
+        _check_range("output.max_side", self.max_side, 64, 8192)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """The whole engine's configuration, passed down from the CLI or server."""
+
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    retarget: RetargetConfig = field(default_factory=RetargetConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    composite: CompositeConfig = field(default_factory=CompositeConfig)
+    output: OutputConfig = field(default_factory=OutputConfig)
+
+
+T = TypeVar("T")
+
+
+def _check_range(name: str, value: float, lo: float, hi: float) -> None:
+    if not lo <= value <= hi:
+        raise ConfigError(f"{name} = {value} is out of range [{lo}, {hi}]")
+
+
+def _build(cls: type[T], data: dict[str, Any], prefix: str) -> T:
+    """Build dataclass ``cls`` from a nested dict, rejecting unknown keys and wrong types."""
+    hints = get_type_hints(cls)
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown config key {prefix}{unknown[0]!r}; known: {', '.join(sorted(names))}")
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        hint = hints[key]
+        if is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise ConfigError(f"config section {prefix}{key} must be a table")
+            kwargs[key] = _build(hint, value, f"{prefix}{key}.")  # type: ignore[arg-type]
+        else:
+            kwargs[key] = _coerce(f"{prefix}{key}", hint, value)
+    return cls(**kwargs)
+
+
+def _coerce(name: str, hint: Any, value: Any) -> Any:
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name} must be true or false, not {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name} must be an integer, not {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name} must be a number, not {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{name} must be a string, not {value!r}")
+        return value
+    return value
+
+
+def config_from_dict(data: dict[str, Any]) -> EngineConfig:
+    """Build an :class:`EngineConfig` from nested dicts (e.g. parsed TOML). No I/O."""
+    return _build(EngineConfig, data, "")
+
+
+def preset_names() -> list[str]:
+    """Names of the presets shipped in ``configs/``."""
+    root = resources.files("livepuppet.configs")
+    return sorted(p.name[:-5] for p in root.iterdir() if p.name.endswith(".toml"))
+
+
+def _read_preset(preset: str | Path) -> dict[str, Any]:
+    path = Path(preset)
+    if path.suffix == ".toml" or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"config file {path} not found")
+        text = path.read_text(encoding="utf-8")
+    else:
+        candidate = resources.files("livepuppet.configs") / f"{preset}.toml"
+        if not candidate.is_file():
+            raise ConfigError(f"unknown preset {preset!r}; available: {', '.join(preset_names())}")
+        text = candidate.read_text(encoding="utf-8")
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config {preset}: {exc}") from exc
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"render.crop_size=256"`` → (["render", "crop_size"], 256). Values use TOML syntax; a bare word
+    that is not valid TOML is taken as a string."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like section.key=value")
+    key, raw = text.split("=", 1)
+    path = [part.strip() for part in key.strip().split(".")]
+    if len(path) < 2 or not all(path):
+        raise ConfigError(f"override {text!r} must name section.key")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return path, value
+
+
+def load_config(preset: str | Path | None = "cpu-realtime", overrides: list[str] | None = None) -> EngineConfig:
+    """Preset (a shipped name or a TOML path) + ``section.key=value`` overrides → :class:`EngineConfig`."""
+    data: dict[str, Any] = _read_preset(preset) if preset is not None else {}
+    for text in overrides or []:
+        path, value = parse_override(text)
+        node = data
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {text!r}: {part} is not a section")
+        node[path[-1]] = value
+    return config_from_dict(data)
+
+
+def with_overrides(config: EngineConfig, **sections: Any) -> EngineConfig:
+    """Copy of ``config`` with whole sections replaced (typed, for code rather than CLI use)."""
+    return replace(config, **sections)

@@ -1,0 +1,87 @@
+"""Expression coefficients measured from face-frame landmarks, relative to a neutral reference.
+
+All measurements are taken in the face frame (see :mod:`face_geometry`), so they do not depend on head
+pose, distance or face size. The same definitions are used to check renders by re-tracking them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from livepuppet.engine import face_topology as ft
+from livepuppet.engine.types import Expression
+
+_ER_U, _ER_L = np.array(ft.EYE_R_UPPER), np.array(ft.EYE_R_LOWER)
+_EL_U, _EL_L = np.array(ft.EYE_L_UPPER), np.array(ft.EYE_L_LOWER)
+_LIU, _LIL = np.array(ft.LIP_INNER_UPPER[2:-2]), np.array(ft.LIP_INNER_LOWER[2:-2])
+_BROWS = np.array(ft.BROW_R + ft.BROW_L)
+ROUND_NARROWING = 0.3  # mouth_round = 1 narrows the mouth by 30 % (shared with the rig)
+
+
+@dataclass(frozen=True, slots=True)
+class FaceFeatures:
+    """Absolute shape measurements of one face (face-frame units = inter-ocular distance)."""
+
+    eye_gap_r: float  # mean lid separation / eye width
+    eye_gap_l: float
+    brow_height: float  # mean brow y (negative: above the eyes)
+    lip_gap: float  # mean inner-lip separation
+    chin_y: float
+    mouth_width: float
+    corner_lift: float  # lip-center y minus corner y (positive: corners above the center)
+    iris_x: float  # iris offset from the eye center / eye half-width, both eyes averaged
+    iris_y: float
+
+    @staticmethod
+    def measure(face: np.ndarray) -> FaceFeatures:
+        """``face (478, 3)`` face-frame landmarks → features."""
+        f = np.asarray(face, dtype=np.float64)
+
+        def eye(upper: np.ndarray, lower: np.ndarray, outer: int, inner: int) -> tuple[float, float]:
+            width = float(np.linalg.norm(f[outer, :2] - f[inner, :2]))
+            gap = float(np.mean(f[lower, 1] - f[upper, 1]))
+            return gap / max(width, 1e-6), width
+
+        gap_r, width_r = eye(_ER_U, _ER_L, ft.EYE_R_OUTER, ft.EYE_R_INNER)
+        gap_l, width_l = eye(_EL_U, _EL_L, ft.EYE_L_OUTER, ft.EYE_L_INNER)
+        lip_center_y = 0.5 * (f[ft.LIP_OUTER_UPPER[5], 1] + f[ft.LIP_OUTER_LOWER[5], 1])
+        corners_y = 0.5 * (f[ft.MOUTH_CORNER_R, 1] + f[ft.MOUTH_CORNER_L, 1])
+        iris = []
+        for center, outer, inner, upper, lower, width in (
+            (ft.IRIS_R_CENTER, ft.EYE_R_OUTER, ft.EYE_R_INNER, _ER_U, _ER_L, width_r),
+            (ft.IRIS_L_CENTER, ft.EYE_L_OUTER, ft.EYE_L_INNER, _EL_U, _EL_L, width_l),
+        ):
+            mid = 0.5 * (f[outer, :2] + f[inner, :2])
+            eye_mid_y = 0.5 * (f[upper, 1].mean() + f[lower, 1].mean())
+            iris.append(((f[center, 0] - mid[0]) / (0.5 * width), (f[center, 1] - eye_mid_y) / (0.5 * width)))
+        iris_arr = np.array(iris)
+        return FaceFeatures(
+            eye_gap_r=gap_r,
+            eye_gap_l=gap_l,
+            brow_height=float(f[_BROWS, 1].mean()),
+            lip_gap=float(np.mean(f[_LIL, 1] - f[_LIU, 1])),
+            chin_y=float(f[ft.CHIN, 1]),
+            mouth_width=float(np.linalg.norm(f[ft.MOUTH_CORNER_L, :2] - f[ft.MOUTH_CORNER_R, :2])),
+            corner_lift=float(lip_center_y - corners_y),
+            iris_x=float(iris_arr[:, 0].mean()),
+            iris_y=float(iris_arr[:, 1].mean()),
+        )
+
+
+def relative_expression(current: FaceFeatures, reference: FaceFeatures) -> Expression:
+    """Expression of ``current`` relative to ``reference`` (the driver's neutral)."""
+    width_change = current.mouth_width / max(reference.mouth_width, 1e-6) - 1.0
+    mouth_round = float(np.clip(-width_change / ROUND_NARROWING, 0.0, 1.0))
+    return Expression(
+        eye_open_l=float(np.clip(current.eye_gap_l / max(reference.eye_gap_l, 0.05), 0.0, 2.0)),
+        eye_open_r=float(np.clip(current.eye_gap_r / max(reference.eye_gap_r, 0.05), 0.0, 2.0)),
+        brow_raise=reference.brow_height - current.brow_height,
+        mouth_open=current.lip_gap - reference.lip_gap,
+        mouth_width=width_change + ROUND_NARROWING * mouth_round,
+        mouth_round=mouth_round,
+        smile=current.corner_lift - reference.corner_lift,
+        jaw=current.chin_y - reference.chin_y,
+        gaze_x=float(np.clip(current.iris_x - reference.iris_x, -1.0, 1.0)),
+        gaze_y=float(np.clip(current.iris_y - reference.iris_y, -1.0, 1.0)),
+    )

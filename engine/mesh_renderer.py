@@ -1,0 +1,86 @@
+"""The embedded renderer: warp the portrait crop from its own landmarks to the target landmarks.
+
+The face mesh moves with the target; ring points (hair, ears, neck) follow the face oval's best-fit
+affine motion (smooth, so they cannot fold), damped with distance; the crop border stays put, so the
+background does not move. Head rotation comes from the target landmarks, which the retargeter rotated in
+3-D; triangles are drawn back to front so nearer parts hide farther ones. The mouth interior is synthesized where the mouth
+opens beyond the portrait's own opening; eyelids close because the lid points meet (see the rig).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from livepuppet.engine import face_topology as ft
+from livepuppet.engine.config import RenderConfig
+from livepuppet.engine.mouth_interior import paint_mouth_interior
+from livepuppet.engine.source import PreparedSource
+from livepuppet.engine.types import NUM_LANDMARKS, Target
+from livepuppet.kernels.mesh_warp import backward_map, remap_bilinear, signed_areas, unfold, vertex_adjacency
+
+_OVAL = np.array(ft.FACE_OVAL)
+
+
+def fit_affine_2d(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares affine map (2, 3) taking ``src (N, 2)`` to ``dst (N, 2)``."""
+    a = np.concatenate([src, np.ones((len(src), 1))], axis=1)
+    sol, *_ = np.linalg.lstsq(a, dst.astype(np.float64), rcond=None)
+    return sol.T
+
+
+class MeshRenderer:
+    """Per-portrait renderer; cheap to create once the source is prepared. Not thread-safe."""
+
+    def __init__(self, source: PreparedSource, config: RenderConfig) -> None:
+        self._source = source
+        self._config = config
+        self._src_points = source.mesh.points
+        self._dst_points = source.mesh.points.copy()
+        ring = source.mesh.ring_slice
+        self._ring = ring
+        self._ring_src = source.mesh.points[ring].astype(np.float64)
+        self._ring_w = source.mesh.ring_weight.astype(np.float64)[:, None]
+        self._oval_src = source.landmarks[_OVAL, :2].astype(np.float64)
+        self._adjacency = vertex_adjacency(len(self._src_points), source.mesh.triangles)
+        self._movable = np.zeros(len(self._src_points), dtype=bool)
+        self._movable[ring] = True  # only ring points are relaxed; the face is exact, the border fixed
+        tris = source.mesh.triangles
+        self._orientation = np.sign(signed_areas(self._src_points, tris))
+        self._is_face_tri = np.all(tris < NUM_LANDMARKS, axis=1)
+        self._depth = np.full(len(self._src_points), np.inf)  # ring and border: behind everything
+
+
+    def target_points(self, target: Target) -> np.ndarray:
+        """All mesh vertex positions ``(P, 2) f32`` for ``target``: face, moved ring, fixed border."""
+        dst = self._dst_points
+        face = target.landmarks[:, :2]
+        dst[:NUM_LANDMARKS] = face
+        affine = fit_affine_2d(self._oval_src, face[_OVAL])
+        moved = self._ring_src @ affine[:, :2].T + affine[:, 2]
+        dst[self._ring] = self._ring_src + self._ring_w * (moved - self._ring_src)
+        return unfold(self._src_points, dst, self._source.mesh.triangles, self._adjacency, self._movable)
+
+    def draw_order(self, target: Target, dst: np.ndarray) -> np.ndarray:
+        """Triangles back to front (painter's algorithm): ring and border first, then face triangles
+        that turned their back (where the head turns away: they fill the silhouette instead of folding
+        over the face), then the facing ones by decreasing target depth, so the nose hides the cheek."""
+        tris = self._source.mesh.triangles
+        depth = self._depth
+        depth[:NUM_LANDMARKS] = target.landmarks[:, 2]
+        tri_depth = depth[tris].max(axis=1)
+        facing = signed_areas(dst, tris) * self._orientation > 0.0
+        behind = ~self._is_face_tri
+        rank = np.where(behind, 0, np.where(facing, 2, 1))
+        return np.lexsort((-tri_depth, rank))
+
+    def render(self, target: Target) -> np.ndarray:
+        """The animated crop ``(S, S, 3) u8 RGB`` for ``target``."""
+        src = self._source
+        size = src.crop_size
+        dst = self.target_points(target)
+        order = self.draw_order(target, dst)
+        map_x, map_y = backward_map(self._src_points, dst, src.mesh.triangles, (size, size), self._config.map_scale,
+                                    order)
+        out = remap_bilinear(src.crop, map_x, map_y)
+        if self._config.mouth_interior:
+            paint_mouth_interior(out, target.landmarks, src.mouth, iod_px=src.pose.scale)
+        return out

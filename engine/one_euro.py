@@ -1,0 +1,49 @@
+"""The One Euro filter (Casiez, Roussel, Vogel, CHI 2012): low jitter when still, low lag when moving.
+
+Vectorized over any array shape; time comes from the caller (timestamps in seconds), never the wall clock.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+
+def _alpha(cutoff_hz: float, dt: float) -> float:
+    tau = 1.0 / (2.0 * math.pi * cutoff_hz)
+    return 1.0 / (1.0 + tau / dt)
+
+
+class OneEuroFilter:
+    """Filters successive arrays of one shape. ``reset()`` forgets the history."""
+
+    def __init__(self, min_cutoff: float = 1.5, beta: float = 0.3, d_cutoff: float = 1.0) -> None:
+        self.min_cutoff = min_cutoff
+        self.beta = beta
+        self.d_cutoff = d_cutoff
+        self._x: np.ndarray | None = None
+        self._dx: np.ndarray | None = None
+        self._t: float | None = None
+
+    def reset(self) -> None:
+        self._x = self._dx = None
+        self._t = None
+
+    def __call__(self, value: np.ndarray, t: float) -> np.ndarray:
+        x = np.asarray(value, dtype=np.float64)
+        if self._x is None or self._t is None or self._dx is None:
+            self._x, self._dx, self._t = x.copy(), np.zeros_like(x), t
+            return x.copy()
+        dt = t - self._t
+        if dt <= 0.0:
+            dt = 1e-3  # repeated timestamp: treat as a very short step rather than dividing by zero
+        self._t = t
+        a_d = _alpha(self.d_cutoff, dt)
+        dx = (x - self._x) / dt
+        self._dx = a_d * dx + (1.0 - a_d) * self._dx
+        cutoff = self.min_cutoff + self.beta * np.abs(self._dx)
+        tau = 1.0 / (2.0 * np.pi * cutoff)
+        a = 1.0 / (1.0 + tau / dt)
+        self._x = a * x + (1.0 - a) * self._x
+        return self._x.copy()

@@ -1,0 +1,1 @@
+"""Model export: ONNX and TensorRT builders, distillation (see issue 5)."""

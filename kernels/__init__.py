@@ -1,0 +1,1 @@
+"""Image kernels. Each GPU (CuPy) kernel has a NumPy/OpenCV twin with the same signature."""

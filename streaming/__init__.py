@@ -1,0 +1,1 @@
+"""Real-time serving: WebRTC/WebSocket server, frame rings, media tracks (see issue 6)."""
