@@ -1,3 +1,5 @@
-from livepuppet.cli.main import main
 import sys
+
+from livepuppet.cli.main import main
+
 sys.exit(main())

@@ -7,7 +7,6 @@ import logging
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 from livepuppet import __version__
 from livepuppet.engine.errors import LivepuppetError
@@ -15,6 +14,7 @@ from livepuppet.engine.errors import LivepuppetError
 log = logging.getLogger("livepuppet")
 
 EXIT_USAGE = 2
+CROP_HELP = "write the animated face crop instead of the full portrait"
 EXIT_INPUT = 3
 
 
@@ -37,11 +37,10 @@ def _output_size(image_shape: tuple[int, ...], max_side: int) -> tuple[int, int]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from skimage import data
-
     from livepuppet.engine.media_io import VideoWriter, load_image
     from livepuppet.engine.pipeline import Animator, open_portrait
     from livepuppet.engine.scripted_motion import scripted_clip
+    from skimage import data
 
     config = _config(args)
     image = load_image(args.source) if args.source else data.astronaut()
@@ -127,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("-o", "--output", default="demo.mp4")
     demo.add_argument("--source", help="portrait to use instead of the bundled one")
     demo.add_argument("--duration", type=float, default=8.0, help="seconds (default 8)")
-    demo.add_argument("--crop", action="store_true", help="write the animated face crop instead of the full portrait")
+    demo.add_argument("--crop", action="store_true", help=CROP_HELP)
     demo.set_defaults(func=cmd_demo)
 
     animate = sub.add_parser("animate", parents=[common], help="animate a portrait from a driving video or motion file")
@@ -135,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--driving", help="driving video; output has its frame rate and audio")
     animate.add_argument("--motion", help="motion file from 'livepuppet track'")
     animate.add_argument("-o", "--output", required=True)
-    animate.add_argument("--crop", action="store_true", help="write the animated face crop instead of the full portrait")
+    animate.add_argument("--crop", action="store_true", help=CROP_HELP)
     animate.add_argument("--no-audio", action="store_true", help="do not copy the driver's audio")
     animate.set_defaults(func=cmd_animate)
 

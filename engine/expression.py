@@ -17,6 +17,8 @@ _EL_U, _EL_L = np.array(ft.EYE_L_UPPER), np.array(ft.EYE_L_LOWER)
 _LIU, _LIL = np.array(ft.LIP_INNER_UPPER[2:-2]), np.array(ft.LIP_INNER_LOWER[2:-2])
 _BROWS = np.array(ft.BROW_R + ft.BROW_L)
 ROUND_NARROWING = 0.3  # mouth_round = 1 narrows the mouth by 30 % (shared with the rig)
+CORNER_JAW_FOLLOW = 0.3  # mouth corners drop this much per unit of jaw drop (shared with the rig)
+SMILE_WIDEN = 0.35  # each mouth corner moves out this much per unit of smile (shared with the rig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +31,7 @@ class FaceFeatures:
     lip_gap: float  # mean inner-lip separation
     chin_y: float
     mouth_width: float
-    corner_lift: float  # lip-center y minus corner y (positive: corners above the center)
+    corners_y: float  # mean height of the mouth corners (face frame, y down)
     iris_x: float  # iris offset from the eye center / eye half-width, both eyes averaged
     iris_y: float
 
@@ -45,8 +47,6 @@ class FaceFeatures:
 
         gap_r, width_r = eye(_ER_U, _ER_L, ft.EYE_R_OUTER, ft.EYE_R_INNER)
         gap_l, width_l = eye(_EL_U, _EL_L, ft.EYE_L_OUTER, ft.EYE_L_INNER)
-        lip_center_y = 0.5 * (f[ft.LIP_OUTER_UPPER[5], 1] + f[ft.LIP_OUTER_LOWER[5], 1])
-        corners_y = 0.5 * (f[ft.MOUTH_CORNER_R, 1] + f[ft.MOUTH_CORNER_L, 1])
         iris = []
         for center, outer, inner, upper, lower, width in (
             (ft.IRIS_R_CENTER, ft.EYE_R_OUTER, ft.EYE_R_INNER, _ER_U, _ER_L, width_r),
@@ -63,7 +63,7 @@ class FaceFeatures:
             lip_gap=float(np.mean(f[_LIL, 1] - f[_LIU, 1])),
             chin_y=float(f[ft.CHIN, 1]),
             mouth_width=float(np.linalg.norm(f[ft.MOUTH_CORNER_L, :2] - f[ft.MOUTH_CORNER_R, :2])),
-            corner_lift=float(lip_center_y - corners_y),
+            corners_y=float(0.5 * (f[ft.MOUTH_CORNER_R, 1] + f[ft.MOUTH_CORNER_L, 1])),
             iris_x=float(iris_arr[:, 0].mean()),
             iris_y=float(iris_arr[:, 1].mean()),
         )
@@ -71,7 +71,9 @@ class FaceFeatures:
 
 def relative_expression(current: FaceFeatures, reference: FaceFeatures) -> Expression:
     """Expression of ``current`` relative to ``reference`` (the driver's neutral)."""
-    width_change = current.mouth_width / max(reference.mouth_width, 1e-6) - 1.0
+    jaw = current.chin_y - reference.chin_y
+    smile = reference.corners_y - current.corners_y + CORNER_JAW_FOLLOW * jaw
+    width_change = (current.mouth_width - 2.0 * SMILE_WIDEN * smile) / max(reference.mouth_width, 1e-6) - 1.0
     mouth_round = float(np.clip(-width_change / ROUND_NARROWING, 0.0, 1.0))
     return Expression(
         eye_open_l=float(np.clip(current.eye_gap_l / max(reference.eye_gap_l, 0.05), 0.0, 2.0)),
@@ -80,8 +82,8 @@ def relative_expression(current: FaceFeatures, reference: FaceFeatures) -> Expre
         mouth_open=current.lip_gap - reference.lip_gap,
         mouth_width=width_change + ROUND_NARROWING * mouth_round,
         mouth_round=mouth_round,
-        smile=current.corner_lift - reference.corner_lift,
-        jaw=current.chin_y - reference.chin_y,
+        smile=smile,
+        jaw=jaw,
         gaze_x=float(np.clip(current.iris_x - reference.iris_x, -1.0, 1.0)),
         gaze_y=float(np.clip(current.iris_y - reference.iris_y, -1.0, 1.0)),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 from livepuppet.engine import face_topology as ft
-from livepuppet.engine.expression import ROUND_NARROWING
+from livepuppet.engine.expression import CORNER_JAW_FOLLOW, ROUND_NARROWING, SMILE_WIDEN
 from livepuppet.engine.types import Expression
 
 _LIPS_UPPER = np.array(ft.LIP_OUTER_UPPER[1:-1] + ft.LIP_INNER_UPPER[1:-1])
@@ -81,7 +81,7 @@ class FaceRig:
         jaw = vertical * lateral
         jaw[_LIPS_UPPER] = 0.0
         jaw[_LIPS_LOWER] = 1.0 - 0.6 * across[_LIPS_LOWER] ** 2
-        jaw[_CORNERS] = 0.3
+        jaw[_CORNERS] = CORNER_JAW_FOLLOW
         bases["jaw"][:, 1] = jaw
 
         part = bases["lip_part"]
@@ -100,7 +100,7 @@ class FaceRig:
         lift = np.where(np.isin(np.arange(len(n)), _ALL_LIPS), across**1.5, cheek)
         smile = bases["smile"]
         smile[:, 1] = -lift
-        smile[:, 0] = 0.35 * np.sign(dx) * lift
+        smile[:, 0] = SMILE_WIDEN * np.sign(dx) * lift
         for lower in (ft.EYE_R_LOWER, ft.EYE_L_LOWER):  # cheeks push the lower lids up a little
             smile[np.array(lower), 1] -= 0.08
 

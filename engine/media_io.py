@@ -10,13 +10,15 @@ import fractions
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
-
+from av.audio.stream import AudioStream
+from av.video.stream import VideoStream
 from livepuppet.engine.errors import InputError
 from livepuppet.engine.types import VideoFrame
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 MAX_PIXELS = 40_000_000  # larger portraits are refused before decoding (decompression bombs, memory)
 MIN_SIDE = 64
@@ -31,8 +33,8 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS, min_side: int = M
         with Image.open(p) as img:
             w, h = img.size
             if w * h > max_pixels:
-                raise InputError(f"portrait {p} is {w}×{h} = {w * h / 1e6:.0f} MP; the limit is {max_pixels / 1e6:.0f} MP: "
-                                 "downscale it first")
+                raise InputError(f"portrait {p} is {w}×{h} = {w * h / 1e6:.0f} MP; the limit is "
+                                 f"{max_pixels / 1e6:.0f} MP: downscale it first")
             if min(w, h) < min_side:
                 raise InputError(f"portrait {p} is {w}×{h}: too small, it needs at least {min_side} px per side")
             img.load()
@@ -80,7 +82,8 @@ def read_video(path: str | Path) -> Iterator[VideoFrame]:
             stream.thread_type = "AUTO"
             seq = 0
             for frame in container.decode(stream):
-                pts = int(round(float(frame.pts * frame.time_base) * 1e9)) if frame.pts is not None else seq
+                has_time = frame.pts is not None and frame.time_base is not None
+                pts = int(round(float(frame.pts * frame.time_base) * 1e9)) if has_time else seq  # type: ignore[operator]
                 yield VideoFrame(pixels=frame.to_ndarray(format="rgb24"), pts=pts, seq=seq)
                 seq += 1
             if seq == 0:
@@ -104,13 +107,13 @@ class VideoWriter:
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._container = av.open(str(self._path), mode="w")
         rate = fractions.Fraction(fps).limit_denominator(1001)
-        self._stream = self._container.add_stream(codec, rate=rate)
+        self._stream = cast(VideoStream, self._container.add_stream(codec, rate=rate))
         self._stream.width, self._stream.height = width, height
         self._stream.pix_fmt = "yuv420p"
         self._stream.options = {"crf": str(crf), "preset": "veryfast"}
         self._size = (width, height)
         self._audio_from = Path(audio_from) if audio_from else None
-        self._audio_stream = self._container.add_stream("aac", rate=48000) if self._audio_from else None
+        self._audio_stream = cast(AudioStream, self._container.add_stream("aac", rate=48000)) if audio_from else None
         self.frames_written = 0
 
     def write(self, pixels: np.ndarray) -> None:

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from livepuppet.engine.errors import InputError
 from livepuppet.engine.types import NUM_LANDMARKS, Expression, HeadMotion, Motion
 
@@ -95,7 +94,8 @@ def load_motion(path: str | Path) -> MotionClip:
         t = f.get("t", i / fps)
         if not isinstance(t, (int, float)):
             raise InputError(f"{where}: t must be a number")
-        motions.append(Motion(pts=int(round(t * 1e9)), seq=i, head=_typed(HeadMotion, f.get("head", {}), where + " head"),
+        head = _typed(HeadMotion, f.get("head", {}), where + " head")
+        motions.append(Motion(pts=int(round(t * 1e9)), seq=i, head=head,
                               expression=_typed(Expression, f.get("expression", {}), where + " expression"),
                               deltas=deltas, face_found=bool(f.get("face", True))))
     return MotionClip(fps=float(fps), motions=tuple(motions))

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from livepuppet.engine.clock import Clock, MonotonicClock
 from livepuppet.engine.compositor import Compositor
 from livepuppet.engine.config import EngineConfig

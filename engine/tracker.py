@@ -1,7 +1,7 @@
 """Face tracking with MediaPipe's face mesh (478 points with iris), fully offline.
 
 MediaPipe 0.10.21 is the last wheel that ships its face models; newer ones need a downloaded bundle.
-Tracking mode follows a face across video frames (≈3 ms a frame on a 2-core CPU); detection mode
+Tracking mode follows a face across video frames (3–7 ms a frame on a 2-core CPU); detection mode
 (``static=True``) treats every image on its own, for portraits. A missing face is a normal result
 (``FaceTrack.found is False``), never an exception.
 """
@@ -27,7 +27,8 @@ def _import_face_mesh() -> Any:
     try:
         from mediapipe.python.solutions import face_mesh
     except ImportError as exc:
-        raise DependencyError(f"face tracking needs MediaPipe 0.10.21 ({exc}); install it with: {INSTALL_HINT}") from exc
+        raise DependencyError(f"face tracking needs MediaPipe 0.10.21 ({exc}); install it with: "
+                              f"{INSTALL_HINT}") from exc
     return face_mesh
 
 

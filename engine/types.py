@@ -65,8 +65,8 @@ class FaceTrack:
 
 @dataclass(frozen=True, slots=True)
 class HeadMotion:
-    """Head motion relative to the driver's reference: Euler angles in degrees (yaw: turn to the
-    subject's left is positive on screen-right, pitch: nod down positive, roll: clockwise positive),
+    """Head motion relative to the driver's reference: Euler angles in degrees about image axes
+    (R = Rz(roll) Rx(pitch) Ry(yaw); yaw > 0 turns the nose towards screen-left),
     translation in inter-ocular units (x right, y down) and scale ratio (1 = same distance)."""
 
     yaw: float = 0.0

@@ -2,11 +2,14 @@
 
 A triangle mesh moves from source positions to target positions; for every output pixel we need the
 source position to sample (a *backward* map). Per target triangle the map is affine, so we rasterize
-triangle ids once at ``map_scale`` resolution, evaluate each pixel's affine, and upsample the map
-(it is continuous, piecewise linear) before one bilinear remap of the image.
+triangle ids once on a coarse grid (``map_scale``), evaluate each node's affine, and upsample the map
+(continuous and piecewise linear almost everywhere) before one bilinear remap of the image. Regions
+where the map jumps (closed lids and lips) are recomputed exactly by :func:`refine_map`.
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -43,16 +46,17 @@ def triangle_affines(src: np.ndarray, dst: np.ndarray, tris: np.ndarray) -> np.n
     return out
 
 
-def rasterize_ids(dst: np.ndarray, tris: np.ndarray, shape: tuple[int, int], scale: float,
+def rasterize_ids(dst: np.ndarray, tris: np.ndarray, shape: tuple[int, int], scale: float | tuple[float, float],
                   order: np.ndarray | None = None) -> np.ndarray:
-    """Triangle id of every pixel of a ``shape`` (h, w) grid whose pixel (i, j) samples target point
-    ``((j + 0.5) / scale - 0.5, ...)``; -1 where no triangle covers it. Returns (h, w) int32.
+    """Triangle id at every pixel of a ``shape`` (h, w) grid whose pixel (i, j) stands for the target
+    point ``(j / sx, i / sy)`` (``scale`` = sx = sy, or (sx, sy)); -1 where no triangle covers it.
+    Returns (h, w) int32.
 
     Triangles are drawn in ``order`` (painter's algorithm: pass them back to front, leaving out the
     back-facing ones, and nearer triangles hide farther ones); by default all, in index order."""
     ids = np.full(shape, -1, dtype=np.int32)
-    # Pixel centers of the coarse grid map to target coords via x_t = (x_c + 0.5) / scale - 0.5.
-    pts = ((dst.astype(np.float64) + 0.5) * scale - 0.5) * (1 << _SUBPIXEL_BITS)
+    sx, sy = (scale, scale) if isinstance(scale, (int, float)) else scale
+    pts = dst.astype(np.float64) * np.array([sx, sy]) * (1 << _SUBPIXEL_BITS)
     polys = np.round(pts[tris]).astype(np.int32)  # (T, 3, 2)
     for t in (range(len(tris)) if order is None else order.tolist()):
         cv2.fillConvexPoly(ids, polys[t], t, lineType=cv2.LINE_8, shift=_SUBPIXEL_BITS)
@@ -60,38 +64,70 @@ def rasterize_ids(dst: np.ndarray, tris: np.ndarray, shape: tuple[int, int], sca
 
 
 def backward_map(src: np.ndarray, dst: np.ndarray, tris: np.ndarray, size: tuple[int, int],
-                 map_scale: float = 0.5, order: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                 map_scale: float = 0.5, order: np.ndarray | None = None,
+                 affines: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Dense backward map for a ``size`` (h, w) output: (map_x, map_y), each (h, w) f32 source pixel
     coordinates. Pixels outside the drawn triangles map to themselves; ``order`` as in
-    :func:`rasterize_ids`."""
+    :func:`rasterize_ids`; ``affines`` from :func:`triangle_affines` if already computed."""
     h, w = size
     ch, cw = max(2, round(h * map_scale)), max(2, round(w * map_scale))
-    sy, sx = ch / h, cw / w
-    scale = 0.5 * (sx + sy)
-    ids = rasterize_ids(dst, tris, (ch, cw), scale, order)
-    aff = triangle_affines(src, dst, tris)
-    # Target coordinates of the coarse pixel centers.
-    ys = (np.arange(ch, dtype=np.float32) + 0.5) / sy - 0.5
-    xs = (np.arange(cw, dtype=np.float32) + 0.5) / sx - 0.5
-    gx, gy = np.meshgrid(xs, ys)
+    # Coarse grid nodes sit on target pixels 0 … w-1 exactly (corners aligned), so upsampling them is
+    # exact for any affine map, the image border included.
+    kx, ky = (w - 1) / (cw - 1), (h - 1) / (ch - 1)
+    ids = rasterize_ids(dst, tris, (ch, cw), (1.0 / kx, 1.0 / ky), order)
+    aff = triangle_affines(src, dst, tris) if affines is None else affines
+    gx, gy = np.meshgrid(np.arange(cw, dtype=np.float32) * kx, np.arange(ch, dtype=np.float32) * ky)
     flat = ids.ravel()
     inside = flat >= 0
     idx = np.where(inside, flat, 0)
     px, py = gx.ravel(), gy.ravel()
     mx = np.take(aff[:, 0], idx) * px + np.take(aff[:, 1], idx) * py + np.take(aff[:, 2], idx)
     my = np.take(aff[:, 3], idx) * px + np.take(aff[:, 4], idx) * py + np.take(aff[:, 5], idx)
-    mx = np.where(inside, mx, px).reshape(ch, cw)
-    my = np.where(inside, my, py).reshape(ch, cw)
-    if (ch, cw) != (h, w):
-        mx = _upsample_coords(mx, (h, w))
-        my = _upsample_coords(my, (h, w))
-    return mx.astype(np.float32), my.astype(np.float32)
+    mx = np.where(inside, mx, px).reshape(ch, cw).astype(np.float32)
+    my = np.where(inside, my, py).reshape(ch, cw).astype(np.float32)
+    if (ch, cw) == (h, w):
+        return mx, my
+    ux, uy = _upsampling_grid((ch, cw), (h, w))
+    both = cv2.remap(np.dstack([mx, my]), ux, uy, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return np.ascontiguousarray(both[..., 0]), np.ascontiguousarray(both[..., 1])
 
 
-def _upsample_coords(coarse: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Bilinear upsampling of a coordinate field: the field is continuous, so this is nearly exact."""
-    h, w = size
-    return cv2.resize(coarse, (w, h), interpolation=cv2.INTER_LINEAR)
+@lru_cache(maxsize=16)
+def _upsampling_grid(coarse: tuple[int, int], size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Sampling positions in a corner-aligned coarse grid for every pixel of ``size``."""
+    (ch, cw), (h, w) = coarse, size
+    xs = np.arange(w, dtype=np.float32) * ((cw - 1) / (w - 1))
+    ys = np.arange(h, dtype=np.float32) * ((ch - 1) / (h - 1))
+    ux, uy = np.meshgrid(xs, ys)
+    return ux, uy
+
+
+def refine_map(map_x: np.ndarray, map_y: np.ndarray, dst: np.ndarray, tris: np.ndarray, affines: np.ndarray,
+               order: np.ndarray, box: tuple[int, int, int, int]) -> None:
+    """In place: recompute the map exactly, at full resolution, inside ``box`` (x0, y0, x1, y1).
+
+    The upsampled map blurs across discontinuities (closed lids and lips, where neighbouring pixels come
+    from far-apart source points) and would sample the eye or mouth interior there; these small regions
+    get the exact per-pixel affine (``affines`` from :func:`triangle_affines`) instead. Only triangles
+    touching the box are rasterized."""
+    h, w = map_x.shape
+    x0, y0, x1, y1 = max(box[0], 0), max(box[1], 0), min(box[2], w), min(box[3], h)
+    if x1 <= x0 or y1 <= y0:
+        return
+    p = dst[tris]
+    lo, hi = p.min(axis=1), p.max(axis=1)
+    touching = (hi[:, 0] >= x0 - 1) & (lo[:, 0] <= x1) & (hi[:, 1] >= y0 - 1) & (lo[:, 1] <= y1)
+    sub_order = order[touching[order]]
+    if len(sub_order) == 0:
+        return
+    shifted = dst - np.array([x0, y0], dtype=dst.dtype)
+    ids = rasterize_ids(shifted, tris, (y1 - y0, x1 - x0), 1.0, sub_order)
+    aff = affines
+    ys, xs = np.nonzero(ids >= 0)
+    t = ids[ys, xs]
+    px, py = (xs + x0).astype(np.float32), (ys + y0).astype(np.float32)
+    map_x[ys + y0, xs + x0] = aff[t, 0] * px + aff[t, 1] * py + aff[t, 2]
+    map_y[ys + y0, xs + x0] = aff[t, 3] * px + aff[t, 4] * py + aff[t, 5]
 
 
 def remap_bilinear(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
@@ -101,44 +137,7 @@ def remap_bilinear(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> n
     return cv2.remap(image, fixed, frac, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
-def vertex_adjacency(num_points: int, tris: np.ndarray) -> np.ndarray:
-    """Row-normalized vertex adjacency of a triangle mesh as a dense-free sparse CSR matrix (P, P)."""
-    from scipy.sparse import coo_matrix
-
-    a, b, c = tris[:, 0], tris[:, 1], tris[:, 2]
-    rows = np.concatenate([a, b, b, c, c, a])
-    cols = np.concatenate([b, a, c, b, a, c])
-    m = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(num_points, num_points)).tocsr()
-    m.data[:] = 1.0  # duplicates summed above: an edge counts once
-    deg = np.asarray(m.sum(axis=1)).ravel()
-    deg[deg == 0] = 1.0
-    from scipy.sparse import diags
-
-    return diags(1.0 / deg) @ m
-
-
 def signed_areas(points: np.ndarray, tris: np.ndarray) -> np.ndarray:
     """Twice the signed area of each triangle (T,)."""
     p = points[tris].astype(np.float64)
     return (p[:, 1, 0] - p[:, 0, 0]) * (p[:, 2, 1] - p[:, 0, 1]) - (p[:, 2, 0] - p[:, 0, 0]) * (p[:, 1, 1] - p[:, 0, 1])
-
-
-def unfold(src: np.ndarray, dst: np.ndarray, tris: np.ndarray, adjacency: np.ndarray, movable: np.ndarray,
-           iterations: int = 12) -> np.ndarray:
-    """Remove fold-overs: where a target triangle flipped (a 2-D warp cannot occlude), smooth the
-    displacement of its vertices towards their neighbors' until it unflips. Returns new (P, 2) f32."""
-    out = dst.astype(np.float64, copy=True)
-    src64 = src.astype(np.float64)
-    orient = np.sign(signed_areas(src64, tris))
-    for _ in range(iterations):
-        flipped = signed_areas(out, tris) * orient <= 0.0
-        if not np.any(flipped):
-            break
-        verts = np.unique(tris[flipped])
-        verts = verts[movable[verts]]
-        if len(verts) == 0:
-            break
-        disp = out - src64
-        mean = adjacency @ disp
-        out[verts] = src64[verts] + 0.3 * disp[verts] + 0.7 * mean[verts]
-    return out.astype(np.float32)

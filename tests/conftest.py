@@ -1,0 +1,90 @@
+"""Shared fixtures: real imagery (the portrait bundled with scikit-image) and media made on the fly."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+os.environ.setdefault("GLOG_minloglevel", "2")  # quiet MediaPipe's C++ logging before it is imported
+
+import av
+import numpy as np
+import pytest
+from livepuppet.engine.config import EngineConfig, TrackerConfig
+from livepuppet.engine.pipeline import Animator, open_portrait
+from livepuppet.engine.source import PreparedSource
+from livepuppet.engine.tracker import FaceTracker
+from livepuppet.engine.types import Expression, HeadMotion, Motion
+from skimage import data
+
+
+@pytest.fixture(scope="session")
+def portrait() -> np.ndarray:
+    """A real 512×512 portrait photo (NASA, public domain) shipped inside scikit-image."""
+    return data.astronaut()
+
+
+@pytest.fixture(scope="session")
+def config() -> EngineConfig:
+    return EngineConfig()
+
+
+@pytest.fixture(scope="session")
+def prepared(portrait: np.ndarray, config: EngineConfig) -> PreparedSource:
+    return open_portrait(portrait, config)
+
+
+@pytest.fixture()
+def static_tracker() -> Iterator[FaceTracker]:
+    with FaceTracker(TrackerConfig(), static=True) as tracker:
+        yield tracker
+
+
+def talking_motion(i: int, fps: float) -> Motion:
+    """A known driver performance: the mouth opens for half of every second (open around t = 0.25 s,
+    1.25 s, …; closed around 0.75 s, 1.75 s, …), a blink at frames 10-11, a small nod."""
+    t = i / fps
+    mouth = 0.25 * max(0.0, np.sin(2 * np.pi * t))
+    blink = 0.0 if i in (10, 11) else 1.0
+    return Motion(pts=int(t * 1e9), seq=i, head=HeadMotion(pitch=4.0 * np.sin(2 * np.pi * t)),
+                  expression=Expression(mouth_open=mouth, jaw=0.7 * mouth, eye_open_l=blink, eye_open_r=blink))
+
+
+def write_driver_video(path: Path, prepared: PreparedSource, config: EngineConfig, frames: int = 24,
+                       fps: int = 12, audio: bool = True) -> list[Motion]:
+    """A real-looking face video (the portrait animated with :func:`talking_motion`) with a tone track.
+    Rendered without temporal smoothing, so the video shows exactly the scripted motion."""
+    unfiltered = replace(config, retarget=replace(config.retarget, filter_min_cutoff=100.0, filter_beta=0.0))
+    animator = Animator(prepared, unfiltered)
+    motions = [talking_motion(i, fps) for i in range(frames)]
+    with av.open(str(path), mode="w") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width = video.height = 320
+        video.pix_fmt = "yuv420p"
+        audio_stream = container.add_stream("aac", rate=16000) if audio else None
+        for m in motions:
+            crop = animator.animate(m, full=False).crop.pixels
+            frame = av.VideoFrame.from_ndarray(crop, format="rgb24").reformat(width=320, height=320)
+            for packet in video.encode(frame):
+                container.mux(packet)
+        for packet in video.encode(None):
+            container.mux(packet)
+        if audio_stream is not None:
+            n = int(16000 * frames / fps)
+            tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(n) / 16000)).astype(np.float32)[None, :]
+            samples = av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono")
+            samples.sample_rate = 16000
+            for packet in audio_stream.encode(samples):
+                container.mux(packet)
+            for packet in audio_stream.encode(None):
+                container.mux(packet)
+    return motions
+
+
+@pytest.fixture(scope="session")
+def driver_video(tmp_path_factory: pytest.TempPathFactory, prepared: PreparedSource, config: EngineConfig) -> Path:
+    path = tmp_path_factory.mktemp("media") / "driver.mp4"
+    write_driver_video(path, prepared, config)
+    return path
