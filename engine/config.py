@@ -7,7 +7,7 @@ message that names the key. Building a config does no I/O: :func:`load_config` r
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, fields, is_dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar, get_type_hints
@@ -97,7 +97,6 @@ class CompositeConfig:
     """Paste-back of the animated crop into the full portrait."""
 
     feather: float = 0.12  # feather width as a fraction of the crop side
-    color_match: bool = False
 
     def __post_init__(self) -> None:
         _check_range("composite.feather", self.feather, 0.0, 0.5)
@@ -232,8 +231,3 @@ def load_config(preset: str | Path | None = "cpu-realtime", overrides: list[str]
                 raise ConfigError(f"override {text!r}: {part} is not a section")
         node[path[-1]] = value
     return config_from_dict(data)
-
-
-def with_overrides(config: EngineConfig, **sections: Any) -> EngineConfig:
-    """Copy of ``config`` with whole sections replaced (typed, for code rather than CLI use)."""
-    return replace(config, **sections)

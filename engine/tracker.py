@@ -8,7 +8,6 @@ Tracking mode follows a face across video frames (3–7 ms a frame on a 2-core C
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import cv2
@@ -17,8 +16,6 @@ from livepuppet.engine.config import TrackerConfig
 from livepuppet.engine.errors import DependencyError
 from livepuppet.engine.face_geometry import estimate_pose
 from livepuppet.engine.types import NUM_LANDMARKS, FaceTrack, VideoFrame
-
-log = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install --no-deps mediapipe==0.10.21 'protobuf>=4.25.3,<5' absl-py attrs flatbuffers matplotlib"
 

@@ -8,7 +8,7 @@ Array notation: ``(H, W, 3) u8 RGB`` means height × width × 3, uint8, RGB chan
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -113,8 +113,6 @@ class Expression:
         return tuple(f.name for f in fields(cls))
 
 
-NEUTRAL = Expression()
-
 
 @dataclass(frozen=True, slots=True)
 class Motion:
@@ -128,9 +126,6 @@ class Motion:
     expression: Expression = field(default_factory=Expression)
     deltas: np.ndarray | None = None
     face_found: bool = True
-
-    def with_time(self, pts: int, seq: int) -> Motion:
-        return replace(self, pts=pts, seq=seq)
 
 
 @dataclass(frozen=True, slots=True)
