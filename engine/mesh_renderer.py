@@ -1,7 +1,7 @@
 """The embedded renderer: warp the portrait crop from its own landmarks to the target landmarks.
 
 The face mesh moves with the target; ring points (hair, ears, neck) follow the face oval's best-fit
-affine motion (smooth, so they cannot fold), damped with distance; the crop border stays put, so the
+affine motion (smooth, so they cannot fold against each other), damped with distance; the crop border stays put, so the
 background does not move. Head rotation comes from the target landmarks, which the retargeter rotated in
 3-D; triangles are drawn back to front so nearer parts hide farther ones. The mouth interior is
 synthesized where the mouth opens beyond the portrait's own opening; eyelids close because the lid
@@ -97,11 +97,13 @@ class MeshRenderer:
         map_x, map_y = backward_map(self._src_points, dst, tris, (size, size), self._config.map_scale, order, affines)
         marks.append(("backward_map", now()))
         if self._config.map_scale < 1.0:
+            boxes = []
             for region in _DETAIL_REGIONS:
                 pts = target.landmarks[region, :2]
                 x0, y0 = np.floor(pts.min(axis=0)).astype(int) - 3
                 x1, y1 = np.ceil(pts.max(axis=0)).astype(int) + 4
-                refine_map(map_x, map_y, dst, tris, affines, order, (x0, y0, x1, y1))
+                boxes.append((int(x0), int(y0), int(x1), int(y1)))
+            refine_map(map_x, map_y, dst, tris, affines, order, boxes)
         marks.append(("refine_map", now()))
         out = remap_bilinear(src.crop, map_x, map_y)
         marks.append(("remap", now()))

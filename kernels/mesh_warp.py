@@ -9,6 +9,7 @@ where the map jumps (closed lids and lips) are recomputed exactly by :func:`refi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import lru_cache
 
 import cv2
@@ -103,31 +104,31 @@ def _upsampling_grid(coarse: tuple[int, int], size: tuple[int, int]) -> tuple[np
 
 
 def refine_map(map_x: np.ndarray, map_y: np.ndarray, dst: np.ndarray, tris: np.ndarray, affines: np.ndarray,
-               order: np.ndarray, box: tuple[int, int, int, int]) -> None:
-    """In place: recompute the map exactly, at full resolution, inside ``box`` (x0, y0, x1, y1).
+               order: np.ndarray, boxes: Sequence[tuple[int, int, int, int]]) -> None:
+    """In place: recompute the map exactly, at full resolution, inside each of ``boxes`` (x0, y0, x1, y1).
 
     The upsampled map blurs across discontinuities (closed lids and lips, where neighbouring pixels come
     from far-apart source points) and would sample the eye or mouth interior there; these small regions
     get the exact per-pixel affine (``affines`` from :func:`triangle_affines`) instead. Only triangles
-    touching the box are rasterized."""
+    touching a box are rasterized for it."""
     h, w = map_x.shape
-    x0, y0, x1, y1 = max(box[0], 0), max(box[1], 0), min(box[2], w), min(box[3], h)
-    if x1 <= x0 or y1 <= y0:
-        return
     p = dst[tris]
     lo, hi = p.min(axis=1), p.max(axis=1)
-    touching = (hi[:, 0] >= x0 - 1) & (lo[:, 0] <= x1) & (hi[:, 1] >= y0 - 1) & (lo[:, 1] <= y1)
-    sub_order = order[touching[order]]
-    if len(sub_order) == 0:
-        return
-    shifted = dst - np.array([x0, y0], dtype=dst.dtype)
-    ids = rasterize_ids(shifted, tris, (y1 - y0, x1 - x0), 1.0, sub_order)
-    aff = affines
-    ys, xs = np.nonzero(ids >= 0)
-    t = ids[ys, xs]
-    px, py = (xs + x0).astype(np.float32), (ys + y0).astype(np.float32)
-    map_x[ys + y0, xs + x0] = aff[t, 0] * px + aff[t, 1] * py + aff[t, 2]
-    map_y[ys + y0, xs + x0] = aff[t, 3] * px + aff[t, 4] * py + aff[t, 5]
+    for box in boxes:
+        x0, y0, x1, y1 = max(box[0], 0), max(box[1], 0), min(box[2], w), min(box[3], h)
+        if x1 <= x0 or y1 <= y0:
+            continue
+        touching = (hi[:, 0] >= x0 - 1) & (lo[:, 0] <= x1) & (hi[:, 1] >= y0 - 1) & (lo[:, 1] <= y1)
+        sub_order = order[touching[order]]
+        if len(sub_order) == 0:
+            continue
+        shifted = dst - np.array([x0, y0], dtype=dst.dtype)
+        ids = rasterize_ids(shifted, tris, (y1 - y0, x1 - x0), 1.0, sub_order)
+        ys, xs = np.nonzero(ids >= 0)
+        t = ids[ys, xs]
+        px, py = (xs + x0).astype(np.float32), (ys + y0).astype(np.float32)
+        map_x[ys + y0, xs + x0] = affines[t, 0] * px + affines[t, 1] * py + affines[t, 2]
+        map_y[ys + y0, xs + x0] = affines[t, 3] * px + affines[t, 4] * py + affines[t, 5]
 
 
 def remap_bilinear(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:

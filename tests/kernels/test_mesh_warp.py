@@ -88,5 +88,5 @@ def test_refine_map_is_exact_where_coarse_map_blurs() -> None:
     exact_x, exact_y = backward_map(pts, dst, tris, (SIZE, SIZE), map_scale=1.0, order=order)
     mx, my = backward_map(pts, dst, tris, (SIZE, SIZE), map_scale=0.25, order=order)
     assert np.abs(my - exact_y).max() > 0.5
-    refine_map(mx, my, dst, tris, triangle_affines(pts, dst, tris), order, (0, 0, SIZE, SIZE))
+    refine_map(mx, my, dst, tris, triangle_affines(pts, dst, tris), order, [(0, 0, SIZE, SIZE)])
     assert np.abs(my - exact_y).max() < 1e-3 and np.abs(mx - exact_x).max() < 1e-3
