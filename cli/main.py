@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -16,6 +17,8 @@ log = logging.getLogger("livepuppet")
 EXIT_USAGE = 2
 CROP_HELP = "write the animated face crop instead of the full portrait"
 EXIT_INPUT = 3
+# Modules under cli/ that add subcommands: each has ``register(subparsers, common_parser)``.
+COMMAND_MODULES: tuple[str, ...] = ("serve", "cam",)
 
 
 def _progress(items: Iterable, total: int | None, desc: str, quiet: bool) -> Iterable:
@@ -143,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     track.add_argument("-o", "--output", required=True)
     track.add_argument("--no-deltas", action="store_true", help="store only pose and expression coefficients")
     track.set_defaults(func=cmd_track)
+
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(f"livepuppet.cli.{module_name}").register(sub, common)
     return parser
 
 

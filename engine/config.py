@@ -10,7 +10,7 @@ import sys
 from dataclasses import dataclass, field, fields, is_dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar, get_type_hints
+from typing import Any, TypeVar, get_origin, get_type_hints
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -81,12 +81,17 @@ class RenderConfig:
     map_scale: float = 0.5  # resolution of the dense warp map relative to the crop (it is smooth)
     mouth_interior: bool = True  # synthesize cavity, teeth and tongue when the mouth opens
     device: str = "cpu"
+    weights: str = ""  # neural renderer: directory of LivePortrait checkpoints (or a distilled student)
 
     def __post_init__(self) -> None:
-        if self.renderer != "mesh":
-            raise ConfigError(f"render.renderer {self.renderer!r} is not available; use 'mesh'")
-        if self.device != "cpu":
-            raise ConfigError(f"render.device {self.device!r} is not available in this build; use 'cpu'")
+        if self.renderer not in ("mesh", "neural"):
+            raise ConfigError(f"render.renderer {self.renderer!r} is not available; use 'mesh' or 'neural'")
+        if self.device != "cpu" and not (self.renderer == "neural" and self.device.startswith("cuda")):
+            raise ConfigError(f"render.device {self.device!r} is not available in this build; use 'cpu' "
+                              "(or 'cuda' with render.renderer = 'neural')")
+        if self.renderer == "neural" and not self.weights:
+            raise ConfigError("render.renderer = 'neural' needs render.weights = DIR (--weights DIR): a directory "
+                              "with LivePortrait's released checkpoint files; see docs/neural-renderer.md")
         _check_range("render.crop_size", self.crop_size, 64, 2048)
         _check_range("render.crop_scale", self.crop_scale, 2.0, 8.0)
         _check_range("render.map_scale", self.map_scale, 0.125, 1.0)
@@ -118,6 +123,43 @@ class OutputConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """The real-time server: network, safety limits and stream settings (``livepuppet serve``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    ws_port: int = 0  # audio WebSocket port; 0 = port + 1
+    token: str = ""  # bearer token; required when listening beyond localhost
+    allowed_origins: tuple[str, ...] = ()  # extra browser origins allowed besides the server's own
+    max_sessions: int = 4
+    idle_timeout_s: float = 30.0  # a session with no input frames for this long is closed
+    max_upload_bytes: int = 10_000_000
+    max_upload_pixels: int = 25_000_000
+    max_portraits: int = 32  # uploaded portraits kept in memory (oldest evicted)
+    fps: float = 30.0  # output cadence; the last frame repeats when the engine is late
+    video_bitrate: int = 2_500_000  # VP8/H.264 target bits/s (aiortc's default 500 kbit/s looks poor at 512²)
+    engine_workers: int = 1  # engine threads shared by all sessions (round robin)
+    latency_probe: bool = False  # copy the input's top-left probe strip into the output (latency harness)
+    ice_addresses: tuple[str, ...] = ()  # advertise only these host addresses to ICE (e.g. ["127.0.0.1"])
+
+    def __post_init__(self) -> None:
+        _check_range("server.port", self.port, 0, 65535)
+        _check_range("server.ws_port", self.ws_port, 0, 65535)
+        _check_range("server.max_sessions", self.max_sessions, 1, 256)
+        _check_range("server.idle_timeout_s", self.idle_timeout_s, 1.0, 86400.0)
+        _check_range("server.max_upload_bytes", self.max_upload_bytes, 1000, 200_000_000)
+        _check_range("server.max_upload_pixels", self.max_upload_pixels, 10_000, 200_000_000)
+        _check_range("server.max_portraits", self.max_portraits, 1, 1000)
+        _check_range("server.fps", self.fps, 1.0, 120.0)
+        _check_range("server.video_bitrate", self.video_bitrate, 50_000, 50_000_000)
+        _check_range("server.engine_workers", self.engine_workers, 1, 64)
+
+    @property
+    def audio_port(self) -> int:
+        return self.ws_port or (self.port + 1 if self.port else 0)
+
+
+@dataclass(frozen=True, slots=True)
 class EngineConfig:
     """The whole engine's configuration, passed down from the CLI or server."""
 
@@ -126,6 +168,7 @@ class EngineConfig:
     render: RenderConfig = field(default_factory=RenderConfig)
     composite: CompositeConfig = field(default_factory=CompositeConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
+    server: ServerConfig = field(default_factory=ServerConfig)
 
 
 T = TypeVar("T")
@@ -172,6 +215,10 @@ def _coerce(name: str, hint: Any, value: Any) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"{name} must be a string, not {value!r}")
         return value
+    if get_origin(hint) is tuple:
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{name} must be a list of strings, not {value!r}")
+        return tuple(value)
     return value
 
 

@@ -7,6 +7,7 @@ message names the file and what to do.
 from __future__ import annotations
 
 import fractions
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,18 +30,35 @@ def load_image(path: str | Path, max_pixels: int = MAX_PIXELS, min_side: int = M
     p = Path(path)
     if not p.is_file():
         raise InputError(f"portrait {p} does not exist")
+    return _decode(p, str(p), max_pixels, min_side)
+
+
+def decode_image(data: bytes, name: str = "upload", max_pixels: int = MAX_PIXELS,
+                 min_side: int = MIN_SIDE) -> np.ndarray:
+    """Decode an uploaded JPEG, PNG or WebP → ``(H, W, 3) u8 RGB``. The type is sniffed from the bytes
+    (never trusted from a name or header) and the size checked before any pixel is decoded."""
+    if not any(data.startswith(magic) for magic in IMAGE_MAGIC) and not (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+        raise InputError(f"{name} is not a JPEG, PNG or WebP image")
+    return _decode(io.BytesIO(data), name, max_pixels, min_side)
+
+
+IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")  # JPEG, PNG (WebP: RIFF....WEBP)
+
+
+def _decode(file: Path | io.BytesIO, name: str, max_pixels: int, min_side: int) -> np.ndarray:
     try:
-        with Image.open(p) as img:
+        with Image.open(file) as img:
             w, h = img.size
             if w * h > max_pixels:
-                raise InputError(f"portrait {p} is {w}×{h} = {w * h / 1e6:.0f} MP; the limit is "
+                raise InputError(f"portrait {name} is {w}×{h} = {w * h / 1e6:.0f} MP; the limit is "
                                  f"{max_pixels / 1e6:.0f} MP: downscale it first")
             if min(w, h) < min_side:
-                raise InputError(f"portrait {p} is {w}×{h}: too small, it needs at least {min_side} px per side")
+                raise InputError(f"portrait {name} is {w}×{h}: too small, it needs at least {min_side} px per side")
             img.load()
             rgb = ImageOps.exif_transpose(img).convert("RGB")
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise InputError(f"{p} is not a readable image ({type(exc).__name__}): use a JPEG, PNG or WebP photo") from exc
+        raise InputError(f"{name} is not a readable image ({type(exc).__name__}): use a JPEG, PNG or WebP "
+                         "photo") from exc
     return np.asarray(rgb, dtype=np.uint8).copy()
 
 

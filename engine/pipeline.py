@@ -8,17 +8,21 @@ frames into motions. Every output carries the input's ``pts``/``seq`` and per-st
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from livepuppet.engine.clock import Clock, MonotonicClock
 from livepuppet.engine.compositor import Compositor
-from livepuppet.engine.config import EngineConfig
+from livepuppet.engine.config import EngineConfig, RetargetConfig
 from livepuppet.engine.mesh_renderer import MeshRenderer
 from livepuppet.engine.motion import MotionEstimator
 from livepuppet.engine.retarget import Retargeter
 from livepuppet.engine.source import PreparedSource, prepare_source
 from livepuppet.engine.tracker import FaceTracker
 from livepuppet.engine.types import Motion, RenderedFrame, Target, VideoFrame
+
+if TYPE_CHECKING:
+    from livepuppet.engine.neural.neural_renderer import NeuralRenderer
 
 
 def open_portrait(image: np.ndarray, config: EngineConfig) -> PreparedSource:
@@ -42,11 +46,21 @@ class Animator:
         self.source = source
         self._clock = clock or MonotonicClock()
         self._retargeter = Retargeter(source, config.retarget)
-        self._renderer = MeshRenderer(source, config.render)
+        self._renderer: MeshRenderer | NeuralRenderer
+        if config.render.renderer == "neural":  # torch is imported only on this path
+            from livepuppet.engine.neural.neural_renderer import NeuralRenderer
+
+            self._renderer = NeuralRenderer(source, config.render, self._clock)
+        else:
+            self._renderer = MeshRenderer(source, config.render)
         self._compositor = Compositor(source, config.composite)
 
     def reset(self) -> None:
         self._retargeter.reset()
+
+    def reconfigure(self, retarget: RetargetConfig) -> None:
+        """New gains/smoothing/limits for the next frame (live controls); restarts the motion filter."""
+        self._retargeter = Retargeter(self.source, retarget)
 
     def animate(self, motion: Motion, full: bool = True) -> AnimatedFrame:
         """Retarget, render and (if ``full``) paste back; stamps each stage's finish time."""
@@ -74,6 +88,11 @@ class Driver:
 
     def calibrate(self) -> None:
         self._estimator.calibrate()
+
+    def reset(self) -> None:
+        """Ready for a new stream: no tracking state, no neutral reference (reuse instead of rebuilding)."""
+        self._tracker.reset()
+        self._estimator.reset()
 
     def motion(self, frame: VideoFrame) -> Motion:
         return self._estimator.estimate(self._tracker.track(frame))

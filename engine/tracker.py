@@ -46,6 +46,10 @@ class FaceTracker:
     def close(self) -> None:
         self._mesh.close()
 
+    def reset(self) -> None:
+        """Forget the previous frames (tracking state) so the instance can serve a new stream."""
+        self._mesh.reset()
+
     def __enter__(self) -> FaceTracker:
         return self
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,10 +13,12 @@ import av
 import numpy as np
 import pytest
 from livepuppet.engine.config import EngineConfig, TrackerConfig
+from livepuppet.engine.expression import FaceFeatures
+from livepuppet.engine.face_geometry import estimate_pose
 from livepuppet.engine.pipeline import Animator, open_portrait
 from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.tracker import FaceTracker
-from livepuppet.engine.types import Expression, HeadMotion, Motion
+from livepuppet.engine.types import Expression, HeadMotion, Motion, VideoFrame
 from skimage import data
 
 
@@ -88,3 +90,18 @@ def driver_video(tmp_path_factory: pytest.TempPathFactory, prepared: PreparedSou
     path = tmp_path_factory.mktemp("media") / "driver.mp4"
     write_driver_video(path, prepared, config)
     return path
+
+
+@pytest.fixture()
+def measure_face(static_tracker: FaceTracker) -> Callable[[np.ndarray], FaceFeatures | None]:
+    """Re-track an image → its face's shape features (lip gap, eye gaps, … in inter-ocular units), or None
+    when no face is found. How the tests check what a rendered avatar does."""
+
+    def measure(pixels: np.ndarray) -> FaceFeatures | None:
+        track = static_tracker.track(VideoFrame(pixels=np.ascontiguousarray(pixels), pts=0, seq=0))
+        if not track.found:
+            return None
+        face = estimate_pose(track.landmarks).to_face(track.landmarks.astype(np.float64))
+        return FaceFeatures.measure(face)
+
+    return measure

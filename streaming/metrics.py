@@ -1,0 +1,62 @@
+"""Prometheus metrics of one server instance (its own registry: no process-wide globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+# Per-stage latency buckets (seconds): 1 ms .. 1 s, dense where real-time frames live.
+LATENCY_BUCKETS = (0.001, 0.002, 0.004, 0.006, 0.008, 0.010, 0.015, 0.020, 0.030, 0.040, 0.060, 0.080, 0.120,
+                   0.200, 0.500, 1.0)
+STAGES = ("queue", "track", "retarget", "render", "engine", "server")
+
+
+@dataclass(frozen=True)
+class ServerMetrics:
+    """Every metric the server exports, prefixed ``livepuppet_``."""
+
+    registry: CollectorRegistry
+    stage_seconds: Histogram
+    frames_in: Counter
+    frames_out: Counter
+    frames_dropped: Counter
+    frames_repeated: Counter
+    engine_errors: Counter
+    sessions: Gauge
+    sessions_started: Counter
+    sessions_rejected: Counter
+    engine_fps: Gauge
+    http_errors: Counter
+    audio_chunks: Counter
+
+    @classmethod
+    def create(cls) -> ServerMetrics:
+        r = CollectorRegistry()
+        return cls(
+            registry=r,
+            stage_seconds=Histogram("livepuppet_stage_seconds", "Time spent per pipeline stage; 'server' is "
+                                    "frame received to avatar frame handed to the encoder", ["stage"],
+                                    buckets=LATENCY_BUCKETS, registry=r),
+            frames_in=Counter("livepuppet_frames_in", "Input video frames received", registry=r),
+            frames_out=Counter("livepuppet_frames_out", "Output video frames sent (repeats included)", registry=r),
+            frames_dropped=Counter("livepuppet_frames_dropped", "Frames skipped because a newer one arrived",
+                                   ["where"], registry=r),
+            frames_repeated=Counter("livepuppet_frames_repeated", "Output frames repeated because the engine "
+                                    "was late", registry=r),
+            engine_errors=Counter("livepuppet_engine_errors", "Frames that failed in the engine", registry=r),
+            sessions=Gauge("livepuppet_sessions", "Sessions open now", ["kind"], registry=r),
+            sessions_started=Counter("livepuppet_sessions_started", "Sessions started", ["kind"], registry=r),
+            sessions_rejected=Counter("livepuppet_sessions_rejected", "Sessions refused", ["reason"], registry=r),
+            engine_fps=Gauge("livepuppet_engine_fps", "Frames per second the engine produced (all sessions, "
+                             "last second)", registry=r),
+            http_errors=Counter("livepuppet_http_errors", "HTTP requests answered with an error", ["status"],
+                                registry=r),
+            audio_chunks=Counter("livepuppet_audio_chunks", "Audio chunks received over WebSocket", registry=r),
+        )
+
+    def observe_stage(self, stage: str, seconds: float) -> None:
+        self.stage_seconds.labels(stage).observe(max(0.0, seconds))
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
