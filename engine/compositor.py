@@ -21,6 +21,7 @@ class Compositor:
         h, w = image.shape[:2]
         box = source.box
         self._side = box.side
+        self._color_match = config.color_match
         # The part of the crop box that lies inside the image, in image and in box coordinates.
         ix0, iy0 = max(0, box.x0), max(0, box.y0)
         ix1, iy1 = min(w, box.x0 + box.side), min(h, box.y0 + box.side)
@@ -47,5 +48,5 @@ class Compositor:
         up = cv2.resize(crop, (self._side, self._side), interpolation=interp)
         out = self._out
         roi = self._image_roi
-        out[roi] = feather_blend(self._background[roi], up[self._box_roi], self._mask)
+        out[roi] = feather_blend(self._background[roi], up[self._box_roi], self._mask, self._color_match)
         return out.copy()

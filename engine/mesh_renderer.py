@@ -17,6 +17,8 @@ from livepuppet.engine.config import RenderConfig
 from livepuppet.engine.mouth_interior import paint_mouth_interior
 from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.types import NUM_LANDMARKS, Target
+from livepuppet.kernels.backend import KernelBackend, get_backend
+from livepuppet.kernels.device_mesh_warp import DeviceMeshWarp
 from livepuppet.kernels.mesh_warp import backward_map, refine_map, remap_bilinear, signed_areas, triangle_affines
 
 _OVAL = np.array(ft.FACE_OVAL)
@@ -38,7 +40,9 @@ def fit_affine_2d(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 class MeshRenderer:
     """Per-portrait renderer; cheap to create once the source is prepared. Not thread-safe."""
 
-    def __init__(self, source: PreparedSource, config: RenderConfig, clock: Clock | None = None) -> None:
+    def __init__(self, source: PreparedSource, config: RenderConfig, clock: Clock | None = None,
+                 backend: KernelBackend | None = None) -> None:
+        """``backend`` overrides ``config.device`` (tests); "cpu" keeps the OpenCV path below unchanged."""
         self._clock = clock or MonotonicClock()
         self._source = source
         self._config = config
@@ -53,6 +57,9 @@ class MeshRenderer:
         self._orientation = np.sign(signed_areas(self._src_points, tris))
         self._is_face_tri = np.all(tris < NUM_LANDMARKS, axis=1)
         self._depth = np.full(len(self._src_points), np.inf)  # ring and border: behind everything
+        kernels = backend if backend is not None else get_backend(config.device)
+        # On a device the exact full-resolution map and the sampling run in one pass; crop and mesh stay there.
+        self._device = None if kernels.name == "cpu" else DeviceMeshWarp(kernels, source.crop, self._src_points, tris)
 
 
     def target_points(self, target: Target) -> np.ndarray:
@@ -93,20 +100,26 @@ class MeshRenderer:
         order = self.draw_order(target, dst)
         marks.append(("draw_order", now()))
         tris = src.mesh.triangles
-        affines = triangle_affines(self._src_points, dst, tris)
-        map_x, map_y = backward_map(self._src_points, dst, tris, (size, size), self._config.map_scale, order, affines)
-        marks.append(("backward_map", now()))
-        if self._config.map_scale < 1.0:
-            boxes = []
-            for region in _DETAIL_REGIONS:
-                pts = target.landmarks[region, :2]
-                x0, y0 = np.floor(pts.min(axis=0)).astype(int) - 3
-                x1, y1 = np.ceil(pts.max(axis=0)).astype(int) + 4
-                boxes.append((int(x0), int(y0), int(x1), int(y1)))
-            refine_map(map_x, map_y, dst, tris, affines, order, boxes)
-        marks.append(("refine_map", now()))
-        out = remap_bilinear(src.crop, map_x, map_y)
-        marks.append(("remap", now()))
+        if self._device is not None:  # map, refinement and remap in one device pass; "remap" holds it all
+            marks.extend([("backward_map", now()), ("refine_map", now())])
+            out = self._device.warp(dst, order)
+            marks.append(("remap", now()))
+        else:
+            affines = triangle_affines(self._src_points, dst, tris)
+            map_x, map_y = backward_map(self._src_points, dst, tris, (size, size), self._config.map_scale, order,
+                                        affines)
+            marks.append(("backward_map", now()))
+            if self._config.map_scale < 1.0:
+                boxes = []
+                for region in _DETAIL_REGIONS:
+                    pts = target.landmarks[region, :2]
+                    x0, y0 = np.floor(pts.min(axis=0)).astype(int) - 3
+                    x1, y1 = np.ceil(pts.max(axis=0)).astype(int) + 4
+                    boxes.append((int(x0), int(y0), int(x1), int(y1)))
+                refine_map(map_x, map_y, dst, tris, affines, order, boxes)
+            marks.append(("refine_map", now()))
+            out = remap_bilinear(src.crop, map_x, map_y)
+            marks.append(("remap", now()))
         if self._config.mouth_interior:
             paint_mouth_interior(out, target.landmarks, src.mouth, iod_px=src.pose.scale)
         marks.append(("mouth_interior", now()))
