@@ -86,12 +86,8 @@ class RenderConfig:
     def __post_init__(self) -> None:
         if self.renderer not in ("mesh", "neural"):
             raise ConfigError(f"render.renderer {self.renderer!r} is not available; use 'mesh' or 'neural'")
-        if self.device != "cpu" and not (self.renderer == "neural" and self.device.startswith("cuda")):
-            raise ConfigError(f"render.device {self.device!r} is not available in this build; use 'cpu' "
-                              "(or 'cuda' with render.renderer = 'neural')")
-        if self.renderer == "neural" and not self.weights:
-            raise ConfigError("render.renderer = 'neural' needs render.weights = DIR (--weights DIR): a directory "
-                              "with LivePortrait's released checkpoint files; see docs/neural-renderer.md")
+        if self.device != "cpu" and not self.device.startswith("cuda"):
+            raise ConfigError(f"render.device must be 'cpu' or 'cuda' (or 'cuda:N'), not {self.device!r}")
         _check_range("render.crop_size", self.crop_size, 64, 2048)
         _check_range("render.crop_scale", self.crop_scale, 2.0, 8.0)
         _check_range("render.map_scale", self.map_scale, 0.125, 1.0)
@@ -102,9 +98,11 @@ class CompositeConfig:
     """Paste-back of the animated crop into the full portrait."""
 
     feather: float = 0.12  # feather width as a fraction of the crop side
+    color_match: float = 0.0  # 0..1: move the face's colour statistics towards the surrounding frame's
 
     def __post_init__(self) -> None:
         _check_range("composite.feather", self.feather, 0.0, 0.5)
+        _check_range("composite.color_match", self.color_match, 0.0, 1.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +118,41 @@ class OutputConfig:
         _check_range("output.fps", self.fps, 1.0, 120.0)
         _check_range("output.crf", self.crf, 0, 51)
         _check_range("output.max_side", self.max_side, 64, 8192)
+
+
+EMOTIONS = ("neutral", "happy", "sad", "surprised", "angry")
+
+
+@dataclass(frozen=True, slots=True)
+class SpeechConfig:
+    """Audio-driven talking head: how speech, idle life and emotion move the face."""
+
+    fps: float = 25.0  # video frames per second of speech (WebSocket frames mode and ``speak``)
+    mouth_gain: float = 1.0
+    blink_rate_per_min: float = 16.0  # people blink ~15–20 times a minute
+    sway_deg: float = 2.0  # idle head sway amplitude
+    nod_gain: float = 1.0  # head nods on stressed syllables (energy onsets)
+    brow_gain: float = 1.0  # brow raises on pitch accents
+    gaze_shifts: bool = True  # small saccades, more while listening than while speaking
+    emotion: str = "neutral"
+    emotion_intensity: float = 0.7
+    preroll_s: float = 0.06  # audio buffered before playback starts (covers the model's look-ahead)
+    max_buffer_s: float = 120.0  # audio a client may send ahead of playback (TTS is faster than real time)
+    seed: int = 0  # idle motion and blinks are random but reproducible
+    model: str = ""  # audio→mouth ONNX model; empty = the one shipped in assets/ (see livepuppet train-audio)
+
+    def __post_init__(self) -> None:
+        _check_range("speech.fps", self.fps, 1.0, 120.0)
+        _check_range("speech.mouth_gain", self.mouth_gain, 0.0, 3.0)
+        _check_range("speech.blink_rate_per_min", self.blink_rate_per_min, 0.0, 60.0)
+        _check_range("speech.sway_deg", self.sway_deg, 0.0, 15.0)
+        _check_range("speech.nod_gain", self.nod_gain, 0.0, 3.0)
+        _check_range("speech.brow_gain", self.brow_gain, 0.0, 3.0)
+        _check_range("speech.emotion_intensity", self.emotion_intensity, 0.0, 1.0)
+        _check_range("speech.preroll_s", self.preroll_s, 0.0, 1.0)
+        _check_range("speech.max_buffer_s", self.max_buffer_s, 1.0, 3600.0)
+        if self.emotion not in EMOTIONS:
+            raise ConfigError(f"speech.emotion must be one of {', '.join(EMOTIONS)}, not {self.emotion!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +202,7 @@ class EngineConfig:
     composite: CompositeConfig = field(default_factory=CompositeConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
     server: ServerConfig = field(default_factory=ServerConfig)
+    speech: SpeechConfig = field(default_factory=SpeechConfig)
 
 
 T = TypeVar("T")

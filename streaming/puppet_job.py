@@ -20,7 +20,7 @@ from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.types import VideoFrame
 from livepuppet.streaming.controls import Controls
 from livepuppet.streaming.driver_pool import DriverPool
-from livepuppet.streaming.frame_ring import FrameRing, RingFrame
+from livepuppet.streaming.frame_ring import FrameRing, RingFrame, RingStats
 from livepuppet.streaming.latency_probe import copy_probe
 from livepuppet.streaming.metrics import ServerMetrics
 
@@ -75,6 +75,13 @@ class _RingJob:
 
     def pending(self) -> bool:
         return not self.failed and self.input.has_newer(self._last_seq)
+
+    def input_stats(self) -> RingStats:
+        return self.input.stats()
+
+    def close_input(self) -> None:
+        """No more input: wake anything waiting on the ring."""
+        self.input.close()
 
     def step(self) -> None:
         frame = self.input.take(self._last_seq)

@@ -17,12 +17,13 @@ import numpy as np
 from aiohttp import web
 from livepuppet.engine.clock import Clock, MonotonicClock
 from livepuppet.engine.config import EngineConfig
-from livepuppet.engine.errors import ConfigError, InputError, NoFaceError
+from livepuppet.engine.errors import ConfigError, DependencyError, InputError, NoFaceError
 from livepuppet.engine.media_io import decode_image
 from livepuppet.streaming.controls import Controls
 from livepuppet.streaming.metrics import ServerMetrics
 from livepuppet.streaming.portraits import PortraitStore, UnknownPortrait
 from livepuppet.streaming.session import BadOffer, SessionLimit, SessionManager, UnknownSession
+from livepuppet.streaming.talk_ws import TalkServer
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,8 @@ class ServerState:
     metrics: ServerMetrics
     portraits: PortraitStore
     sessions: SessionManager
-    hooks: list[Callable[[web.Application], Awaitable[None]]] = dataclasses.field(default_factory=list)
+    talk: TalkServer
+    audio_port: int = 0
 
 
 STATE_KEY: web.AppKey[ServerState] = web.AppKey("livepuppet_state", ServerState)
@@ -89,6 +91,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _count(state, _error(404, str(exc)))
     except NoFaceError as exc:
         return _count(state, _error(422, str(exc)))
+    except DependencyError as exc:
+        return _count(state, _error(503, str(exc)))
     except SessionLimit as exc:
         return _count(state, _error(503, str(exc), **{"Retry-After": "10"}))
     except (BadOffer, InputError) as exc:
@@ -134,7 +138,7 @@ async def metrics_page(request: web.Request) -> web.StreamResponse:
 async def server_info(request: web.Request) -> web.StreamResponse:
     server = _state(request).config.server
     return web.json_response({"fps": server.fps, "max_sessions": server.max_sessions,
-                              "audio_port": server.audio_port, "max_upload_bytes": server.max_upload_bytes})
+                              "audio_port": _state(request).audio_port, "max_upload_bytes": server.max_upload_bytes})
 
 
 async def list_portraits(request: web.Request) -> web.StreamResponse:
@@ -226,9 +230,10 @@ def create_app(config: EngineConfig, portrait: np.ndarray, portrait_name: str = 
     """The server as an aiohttp application (run it with :func:`serve` or aiohttp's test utilities)."""
     clock = clock or MonotonicClock()
     metrics = ServerMetrics.create()
-    state = ServerState(config=config, clock=clock, metrics=metrics,
-                        portraits=PortraitStore(config, config.server.max_portraits),
-                        sessions=SessionManager(config, clock, metrics))
+    portraits = PortraitStore(config, config.server.max_portraits)
+    sessions = SessionManager(config, clock, metrics)
+    state = ServerState(config=config, clock=clock, metrics=metrics, portraits=portraits, sessions=sessions,
+                        talk=TalkServer(config, sessions, portraits, metrics))
     app = web.Application(middlewares=[guard], client_max_size=config.server.max_upload_bytes)
     app[STATE_KEY] = state
 
@@ -237,10 +242,10 @@ def create_app(config: EngineConfig, portrait: np.ndarray, portrait_name: str = 
         await loop.run_in_executor(None, lambda: state.portraits.add(portrait, portrait_name, "default",
                                                                      pinned=True))
         state.sessions.start()
-        for hook in state.hooks:
-            await hook(app)
+        state.audio_port = await state.talk.start(config.server.host, config.server.audio_port)
 
     async def on_cleanup(app: web.Application) -> None:
+        await state.talk.aclose()
         await state.sessions.aclose()
 
     app.on_startup.append(on_startup)

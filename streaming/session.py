@@ -11,15 +11,18 @@ import gc
 import logging
 import secrets
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from livepuppet.engine.audio_mouth import AudioMouthModel
 from livepuppet.engine.clock import Clock
 from livepuppet.engine.config import EngineConfig
 from livepuppet.engine.errors import InputError, LivepuppetError
+from livepuppet.engine.talking_head import TalkingHead
+from livepuppet.streaming.audio_playout import AudioPlayout
 from livepuppet.streaming.codec_tuning import tune_video_codecs
 from livepuppet.streaming.driver_pool import DriverPool
 from livepuppet.streaming.engine_worker import EngineWorker
@@ -28,15 +31,19 @@ from livepuppet.streaming.ice import restrict_host_addresses
 from livepuppet.streaming.metrics import ServerMetrics
 from livepuppet.streaming.portraits import Portrait
 from livepuppet.streaming.puppet_job import EchoJob, PuppetJob
-from livepuppet.streaming.tracks import RingVideoTrack, pump_video
+from livepuppet.streaming.talk_job import FramesTalkJob, TalkJob
+from livepuppet.streaming.tracks import AUDIO_RATE, PlayoutAudioTrack, RingVideoTrack, pump_video
 
 log = logging.getLogger(__name__)
 
-SESSION_KINDS = ("puppet", "echo")
+SESSION_KINDS = ("puppet", "echo", "talk")
 CONVERT_THREADS = 2  # RGB conversion of received frames
 BLOCKING_THREADS = 6  # the loop's default executor: aiortc's encoders/decoders, portrait preparation
 MAX_SDP_BYTES = 64 * 1024
 OUTPUT_RING_SLOTS = 3
+
+
+Job: TypeAlias = PuppetJob | EchoJob | TalkJob
 
 
 class SessionLimit(LivepuppetError):
@@ -75,7 +82,7 @@ class SessionInfo:
 class Session:
     """A WebRTC session: the client's video in, the avatar (or echo) out, one engine job between."""
 
-    def __init__(self, kind: str, portrait: Portrait, job: PuppetJob | EchoJob, pc: RTCPeerConnection,
+    def __init__(self, kind: str, portrait: Portrait, job: Job, pc: RTCPeerConnection,
                  output: RingVideoTrack, clock: Clock) -> None:
         self.id = secrets.token_urlsafe(18)
         self.kind = kind
@@ -107,7 +114,7 @@ class Session:
     def info(self) -> SessionInfo:
         stats = self.job.stats
         engine = sorted(stats.engine_ms)
-        ring = self.job.input.stats()
+        ring = self.job.input_stats()
 
         def pct(q: float) -> float:
             return round(engine[min(len(engine) - 1, int(q * len(engine)))], 2) if engine else 0.0
@@ -128,7 +135,7 @@ def _started_pool(threads: int, name: str) -> ThreadPoolExecutor:
     return pool
 
 
-def _free_job(job: PuppetJob | EchoJob) -> None:
+def _free_job(job: Job) -> None:
     """Release a job's engine resources now. A closed session's objects sit in reference cycles (peer
     connection callbacks) holding megabytes of frame buffers and codec state: collect them now rather
     than whenever the cycle collector next runs."""
@@ -148,6 +155,8 @@ class SessionManager:
         self._blocking = _started_pool(BLOCKING_THREADS, "livepuppet-blocking")
         self._sessions: dict[str, Session] = {}
         self.drivers = DriverPool(config, config.server.max_sessions)
+        self._speech_model: AudioMouthModel | None = None
+        self._headless: set[FramesTalkJob] = set()
         self._reaper: asyncio.Task[None] | None = None
         tune_video_codecs(config.server.video_bitrate)
         restrict_host_addresses(config.server.ice_addresses)
@@ -160,7 +169,39 @@ class SessionManager:
 
     @property
     def count(self) -> int:
-        return len(self._sessions)
+        """Sessions open now (WebRTC and WebSocket frames mode)."""
+        return len(self._sessions) + len(self._headless)
+
+    def items(self) -> list[tuple[str, Session]]:
+        return list(self._sessions.items())
+
+    def _check_capacity(self) -> None:
+        if self.count >= self._config.server.max_sessions:
+            self._metrics.sessions_rejected.labels("cap").inc()
+            raise SessionLimit(f"the server is at its limit of {self._config.server.max_sessions} sessions; "
+                               "try again later")
+
+    async def open_frames_session(self, portrait: Portrait,
+                                  send: Callable[[int, float, int, bytes], None]) -> FramesTalkJob:
+        """A WebSocket-only talking head (frames mode): no peer connection, JPEG frames back."""
+        self._check_capacity()
+        model = await self.speech_model()
+        loop = asyncio.get_running_loop()
+        head = await loop.run_in_executor(None, TalkingHead, portrait.source, self._config, model, self._clock)
+        job = FramesTalkJob(f"frames-{secrets.token_hex(3)}", head, self._config.speech.fps,
+                            self._config.render.crop_size, self._clock, self._metrics, send)
+        self._headless.add(job)
+        self.worker.add(job)
+        self._metrics.sessions.labels("frames").inc()
+        self._metrics.sessions_started.labels("frames").inc()
+        return job
+
+    async def close_frames_session(self, job: FramesTalkJob) -> None:
+        if job not in self._headless:
+            return
+        self._headless.discard(job)
+        await asyncio.get_running_loop().run_in_executor(None, self.worker.remove, job)
+        self._metrics.sessions.labels("frames").dec()
 
     def get(self, session_id: str) -> Session:
         try:
@@ -175,18 +216,23 @@ class SessionManager:
         if len(offer_sdp.encode()) > MAX_SDP_BYTES:
             raise BadOffer(f"SDP offer larger than {MAX_SDP_BYTES} bytes")
         if "m=video" not in offer_sdp:
-            raise BadOffer("the SDP offer has no video (m=video) section: send a camera track")
-        if len(self._sessions) >= self._config.server.max_sessions:
-            self._metrics.sessions_rejected.labels("cap").inc()
-            raise SessionLimit(f"the server is at its limit of {self._config.server.max_sessions} sessions; "
-                               "try again later")
+            raise BadOffer("the SDP offer has no video (m=video) section: send a camera track, or for a "
+                           "talking head ask to receive video")
+        self._check_capacity()
         loop = asyncio.get_running_loop()
         input_ring = FrameRing(on_write=self.worker.notify)
         name = f"{kind}-{secrets.token_hex(3)}"
-        job: PuppetJob | EchoJob
+        job: Job
+        playout: AudioPlayout | None = None
         if kind == "puppet":
             job = await loop.run_in_executor(None, PuppetJob, name, portrait.source, self._config, self._clock,
                                              self._metrics, input_ring, self.drivers)
+        elif kind == "talk":
+            model = await self.speech_model()
+            speech = self._config.speech
+            playout = AudioPlayout(AUDIO_RATE, speech.preroll_s, speech.max_buffer_s)
+            head = await loop.run_in_executor(None, TalkingHead, portrait.source, self._config, model, self._clock)
+            job = TalkJob(name, head, playout, self._clock, self._metrics)
         else:
             job = EchoJob(name, self._clock, self._metrics, input_ring)
         output = RingVideoTrack(OUTPUT_RING_SLOTS, self._config.server.fps, self._clock, self._metrics,
@@ -212,6 +258,8 @@ class SessionManager:
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             pc.addTrack(output)
+            if playout is not None:
+                pc.addTrack(PlayoutAudioTrack(playout, self._clock))
             answer = await pc.createAnswer()
             await pc.setLocalDescription(answer)
         except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
@@ -220,10 +268,33 @@ class SessionManager:
             raise BadOffer(f"malformed SDP offer: {exc}") from exc
         self._sessions[session.id] = session
         self.worker.add(job)
+        if isinstance(job, TalkJob):
+            session.spawn(self._tick(job), "ticker")
         self._metrics.sessions.labels(kind).inc()
         self._metrics.sessions_started.labels(kind).inc()
         log.info("session %s (%s, portrait %s) started", session.id[:6], kind, portrait.id[:8])
         return session, pc.localDescription.sdp
+
+    async def speech_model(self) -> AudioMouthModel:
+        """The audio→mouth model, loaded once (blocking load off the loop)."""
+        if self._speech_model is None:
+            loop = asyncio.get_running_loop()
+            path = self._config.speech.model or None
+            self._speech_model = await loop.run_in_executor(None, AudioMouthModel.load, path, 1)
+        return self._speech_model
+
+    async def _tick(self, job: TalkJob) -> None:
+        """Ask the engine for a talking-head frame at the output cadence (drift-free)."""
+        interval_ns = int(1e9 / self._config.server.fps)
+        next_ns = self._clock.now_ns()
+        while True:
+            job.tick()
+            self.worker.notify()
+            next_ns += interval_ns
+            now = self._clock.now_ns()
+            if next_ns < now - 5 * interval_ns:  # the loop stalled: skip ahead instead of bursting
+                next_ns = now
+            await asyncio.sleep(max(0.0, (next_ns - now) / 1e9))
 
     async def close(self, session_id: str) -> bool:
         """End a session and free everything it holds; False if it was already gone."""
@@ -232,7 +303,7 @@ class SessionManager:
             return False
         session.closed = True
         loop = asyncio.get_running_loop()
-        session.job.input.close()
+        session.job.close_input()
         await loop.run_in_executor(None, self.worker.remove, session.job)
         await session.cancel_tasks()
         session.output.stop()
@@ -253,6 +324,8 @@ class SessionManager:
             for session in list(self._sessions.values()):
                 fps += session.job.stats.fps() if session.job.stats.out_times_ns and \
                     now - session.job.stats.out_times_ns[-1] < 2e9 else 0.0
+                if session.kind == "talk" and session.pc.connectionState == "connected":
+                    session.last_input_ns = now  # a talking head waits for speech as long as someone watches
                 if now - session.last_input_ns > idle_ns or session.job.failed:
                     reason = "failed" if session.job.failed else "idle"
                     log.info("closing %s session %s", reason, session.id[:6])

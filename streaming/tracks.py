@@ -19,6 +19,7 @@ import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from livepuppet.engine.clock import Clock
+from livepuppet.streaming.audio_playout import AudioPlayout
 from livepuppet.streaming.frame_ring import FrameRing
 from livepuppet.streaming.metrics import ServerMetrics
 
@@ -112,3 +113,43 @@ async def pump_video(track: MediaStreamTrack, ring: FrameRing, clock: Clock, met
 
 def _to_rgb(frame: av.VideoFrame) -> np.ndarray:
     return frame.to_ndarray(format="rgb24")
+
+
+AUDIO_RATE = 48_000
+AUDIO_FRAME_S = 0.02  # 20 ms per packet, what Opus expects
+AUDIO_TIME_BASE = fractions.Fraction(1, AUDIO_RATE)
+
+
+class PlayoutAudioTrack(MediaStreamTrack):
+    """The talking head's voice: 20 ms frames from an :class:`AudioPlayout`, paced by the clock. ``pts``
+    counts samples, so the stream's timeline is real time, as the video's is."""
+
+    kind = "audio"
+
+    def __init__(self, playout: AudioPlayout, clock: Clock) -> None:
+        super().__init__()
+        self._playout = playout
+        self._clock = clock
+        self._samples = int(AUDIO_RATE * AUDIO_FRAME_S)
+        self._start_ns: int | None = None
+        self._sent = 0
+
+    async def recv(self) -> av.AudioFrame:
+        if self.readyState != "live":
+            raise MediaStreamError
+        now = self._clock.now_ns()
+        if self._start_ns is None:
+            self._start_ns = now
+        due = self._start_ns + int(self._sent * AUDIO_FRAME_S * 1e9)
+        if due > now:
+            await asyncio.sleep((due - now) / 1e9)
+        elif now - due > 5 * AUDIO_FRAME_S * 1e9:  # the loop stalled: restart the cadence, don't burst
+            self._start_ns = now - int(self._sent * AUDIO_FRAME_S * 1e9)
+        samples, _ = self._playout.pull(self._samples)
+        pcm = np.clip(samples * 32767.0, -32768, 32767).astype(np.int16)[None, :]
+        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = self._sent * self._samples
+        frame.time_base = AUDIO_TIME_BASE
+        self._sent += 1
+        return frame

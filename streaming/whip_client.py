@@ -67,6 +67,14 @@ class ReceivedFrame:
 
 
 @dataclass
+class ReceivedAudio:
+    samples: np.ndarray  # (n,) i16 mono (channels averaged)
+    rate: int
+    pts: int | None
+    arrived_ns: int
+
+
+@dataclass
 class WhipSession:
     """A live WHIP session: the peer connection, the resource URL, and the frames received so far."""
 
@@ -74,18 +82,24 @@ class WhipSession:
     resource: str
     session_id: str
     received: list[ReceivedFrame] = field(default_factory=list)
+    audio: list[ReceivedAudio] = field(default_factory=list)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     first_frame: asyncio.Event = field(default_factory=asyncio.Event)
 
 
-async def whip_connect(base_url: str, track: MediaStreamTrack, token: str = "", portrait: str | None = None,
-                       mode: str = "puppet", keep: Callable[[int], bool] = lambda i: True,
-                       clock: Clock | None = None) -> WhipSession:
-    """Offer ``track`` to ``base_url``/whip and collect the returned video; ``keep(i)`` decides which
-    received frames are stored (as RGB arrays)."""
+async def whip_connect(base_url: str, track: MediaStreamTrack | None, token: str = "",
+                       portrait: str | None = None, mode: str = "puppet", keep: Callable[[int], bool] = lambda i: True,
+                       clock: Clock | None = None, audio: bool = False) -> WhipSession:
+    """Offer ``track`` to ``base_url``/whip (None: receive only, e.g. a talking head) and collect the
+    returned video (``keep(i)`` decides which frames are stored as RGB arrays) and, with ``audio``, sound."""
     clock = clock or MonotonicClock()
     pc = RTCPeerConnection()
-    pc.addTransceiver(track, direction="sendrecv")
+    if track is not None:
+        pc.addTransceiver(track, direction="sendrecv")
+    else:
+        pc.addTransceiver("video", direction="recvonly")
+    if audio:
+        pc.addTransceiver("audio", direction="recvonly")
     await pc.setLocalDescription(await pc.createOffer())
     headers = {"Content-Type": "application/sdp"}
     if token:
@@ -106,6 +120,8 @@ async def whip_connect(base_url: str, track: MediaStreamTrack, token: str = "", 
     def on_track(remote: MediaStreamTrack) -> None:
         if remote.kind == "video":
             session.tasks.append(asyncio.ensure_future(_collect(remote, session, keep, clock)))
+        elif remote.kind == "audio":
+            session.tasks.append(asyncio.ensure_future(_collect_audio(remote, session, clock)))
 
     await pc.setRemoteDescription(RTCSessionDescription(sdp=text, type="answer"))
     return session
@@ -123,6 +139,19 @@ async def _collect(track: MediaStreamTrack, session: WhipSession, keep: Callable
             session.received.append(ReceivedFrame(frame.to_ndarray(format="rgb24"), arrived))
         session.first_frame.set()
         i += 1
+
+
+async def _collect_audio(track: MediaStreamTrack, session: WhipSession, clock: Clock) -> None:
+    while True:
+        try:
+            frame = cast(av.AudioFrame, await track.recv())
+        except MediaStreamError:
+            return
+        arrived = clock.now_ns()
+        data = frame.to_ndarray()
+        channels = len(frame.layout.channels)
+        samples = data.reshape(-1, channels).mean(axis=1) if data.shape[0] == 1 else data.mean(axis=0)
+        session.audio.append(ReceivedAudio(samples.astype(np.int16), frame.sample_rate, frame.pts, arrived))
 
 
 async def whip_close(base_url: str, session: WhipSession, token: str = "") -> int:

@@ -105,3 +105,24 @@ def measure_face(static_tracker: FaceTracker) -> Callable[[np.ndarray], FaceFeat
         return FaceFeatures.measure(face)
 
     return measure
+
+
+ESPEAK = "espeak-ng"
+SPEECH_TEXT = "Papa bought a map. Bob may pop by. Mama, a bad apple!"
+
+
+def synthesize(path: Path, text: str = SPEECH_TEXT, voice: str = "en-us", rate: int = 150) -> Path:
+    """Real synthetic speech from espeak-ng (CI installs it)."""
+    import shutil
+    import subprocess
+
+    if shutil.which(ESPEAK) is None:
+        pytest.fail("espeak-ng is missing: apt-get install espeak-ng (CI installs it)")
+    subprocess.run([ESPEAK, "-v", voice, "-s", str(rate), "-w", str(path), text], check=True, capture_output=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A spoken sentence full of bilabials (p, b, m) and open vowels, as a 22.05 kHz WAV."""
+    return synthesize(tmp_path_factory.mktemp("speech") / "speech.wav")

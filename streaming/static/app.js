@@ -219,7 +219,7 @@ async function startTalk(source) {
       if (msg.type === "speaking") setStatus(msg.state ? "speaking" : "listening", "live");
     };
     await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = () => reject(new Error("WebSocket failed")); });
-    state.audioCtx = new AudioContext();
+    state.audioCtx = new AudioContext({ sampleRate: 48000 });  // one of the rates the server takes
     const rate = state.audioCtx.sampleRate;
     ws.send(JSON.stringify({ type: "start", sample_rate: rate, format: "pcm16" }));
     ws.send(JSON.stringify({ type: "set", emotion: $("emotion").value }));

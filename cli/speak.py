@@ -1,0 +1,55 @@
+"""``livepuppet speak``: a portrait says an audio file (offline), the audio muxed into the video."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+TAIL_S = 0.4  # frames after the audio ends, so the mouth closes on screen
+
+
+def cmd_speak(args: argparse.Namespace) -> int:
+    from livepuppet.cli.main import _progress
+    from livepuppet.engine.audio_io import read_audio
+    from livepuppet.engine.audio_mouth import SAMPLE_RATE, AudioMouthModel
+    from livepuppet.engine.config import load_config
+    from livepuppet.engine.media_io import VideoWriter, even_size, load_image
+    from livepuppet.engine.pipeline import open_portrait
+    from livepuppet.engine.talking_head import TalkingHead
+    from skimage import data
+
+    overrides = list(args.set)
+    if args.emotion:
+        overrides.append(f"speech.emotion={args.emotion!r}")
+    config = load_config(args.config, overrides)
+    pcm = read_audio(args.audio, SAMPLE_RATE)
+    model = AudioMouthModel.load(args.model or config.speech.model or None)
+    image = load_image(args.source) if args.source else data.astronaut()
+    source = open_portrait(image, config)
+    head = TalkingHead(source, config, model)
+    head.push(pcm)
+    head.end_utterance()
+    fps = config.speech.fps
+    duration = len(pcm) / SAMPLE_RATE
+    count = int(math.ceil((duration + TAIL_S) * fps))
+    pixels = source.crop if args.crop else image
+    width, height = even_size(pixels.shape[1], pixels.shape[0], config.output.max_side)
+    with VideoWriter(args.output, width, height, fps, config.output.codec, config.output.crf,
+                     audio_from=args.audio) as writer:
+        for i in _progress(range(count), count, "speak", args.quiet):
+            t = i / fps
+            out = head.render(t if t <= duration else None, t, i, full=not args.crop)
+            writer.write(out.crop.pixels if args.crop else out.full.pixels)  # type: ignore[union-attr]
+    print(f"wrote {args.output} ({count} frames, {fps:g} fps, {width}×{height}, {duration:.1f} s of speech)")
+    return 0
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    speak = sub.add_parser("speak", parents=[common], help="make a portrait say an audio file (offline)")
+    speak.add_argument("--source", help="portrait (default: the bundled astronaut photo)")
+    speak.add_argument("--audio", required=True, help="speech audio (WAV, MP3, OGG, FLAC, M4A, …)")
+    speak.add_argument("-o", "--output", required=True)
+    speak.add_argument("--emotion", choices=("neutral", "happy", "sad", "surprised", "angry"))
+    speak.add_argument("--model", help="audio→mouth ONNX model (default: speech.model, else the shipped one)")
+    speak.add_argument("--crop", action="store_true", help="write the animated face crop only")
+    speak.set_defaults(func=cmd_speak)
