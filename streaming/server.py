@@ -28,7 +28,7 @@ from livepuppet.streaming.talk_ws import TalkServer
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-PROTECTED_PREFIXES = ("/api/", "/whip", "/metrics", "/ws")
+PROTECTED_PREFIXES = ("/api/", "/whip", "/whep", "/metrics")
 STATIC_FILES = {"app.js": "text/javascript", "style.css": "text/css", "index.html": "text/html"}
 
 
@@ -206,6 +206,28 @@ async def whip_patch(request: web.Request) -> web.StreamResponse:
                   Allow="DELETE")
 
 
+async def whep_post(request: web.Request) -> web.StreamResponse:
+    """WHEP-style egress: watch a session's output (SDP offer in, answer out, ``Location`` to delete)."""
+    state = _state(request)
+    if request.content_type != "application/sdp":
+        return _count(state, _error(415, "WHEP offers must be sent as Content-Type: application/sdp"))
+    body = await request.read()
+    try:
+        offer = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadOffer("SDP offer is not UTF-8 text") from exc
+    session_id = request.match_info["id"]
+    viewer_id, answer = await state.sessions.add_viewer(session_id, offer)
+    return web.Response(status=201, text=answer, content_type="application/sdp",
+                        headers={"Location": f"/whep/{session_id}/{viewer_id}"})
+
+
+async def whep_delete(request: web.Request) -> web.StreamResponse:
+    if not await _state(request).sessions.remove_viewer(request.match_info["id"], request.match_info["viewer"]):
+        raise UnknownSession("no such viewer (it ended or never existed)")
+    return web.Response(status=200)
+
+
 async def session_info(request: web.Request) -> web.StreamResponse:
     session = _state(request).sessions.get(request.match_info["id"])
     return web.json_response(dataclasses.asdict(session.info()))
@@ -262,6 +284,8 @@ def create_app(config: EngineConfig, portrait: np.ndarray, portrait_name: str = 
     app.router.add_route("OPTIONS", "/whip", whip_options)
     app.router.add_delete("/whip/{id}", whip_delete)
     app.router.add_patch("/whip/{id}", whip_patch)
+    app.router.add_post("/whep/{id}", whep_post)
+    app.router.add_delete("/whep/{id}/{viewer}", whep_delete)
     app.router.add_get("/api/sessions/{id}", session_info)
     app.router.add_patch("/api/sessions/{id}", session_controls)
     return app

@@ -41,6 +41,7 @@ CONVERT_THREADS = 2  # RGB conversion of received frames
 BLOCKING_THREADS = 6  # the loop's default executor: aiortc's encoders/decoders, portrait preparation
 MAX_SDP_BYTES = 64 * 1024
 OUTPUT_RING_SLOTS = 3
+MAX_VIEWERS = 8  # WHEP viewers per session
 
 
 Job: TypeAlias = PuppetJob | EchoJob | TalkJob
@@ -93,6 +94,7 @@ class Session:
         self.created_ns = clock.now_ns()
         self.last_input_ns = self.created_ns
         self.closed = False
+        self.viewers: dict[str, tuple[RTCPeerConnection, RingVideoTrack]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
@@ -296,6 +298,48 @@ class SessionManager:
                 next_ns = now
             await asyncio.sleep(max(0.0, (next_ns - now) / 1e9))
 
+    async def add_viewer(self, session_id: str, offer_sdp: str) -> tuple[str, str]:
+        """WHEP egress: another peer watches a session's output (e.g. a WHIP publisher such as OBS, which
+        gets no video back itself). Returns (viewer id, SDP answer)."""
+        session = self.get(session_id)
+        if len(offer_sdp.encode()) > MAX_SDP_BYTES or "m=video" not in offer_sdp:
+            raise BadOffer("a WHEP offer must be an SDP offer (≤ 64 KiB) that receives video")
+        if len(session.viewers) >= MAX_VIEWERS:
+            raise SessionLimit(f"a session has at most {MAX_VIEWERS} viewers")
+        loop = asyncio.get_running_loop()
+        track = RingVideoTrack(OUTPUT_RING_SLOTS, self._config.server.fps, self._clock, self._metrics,
+                               session.portrait.crop, loop)
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        viewer_id = secrets.token_urlsafe(12)
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            pc.addTrack(track)
+            await pc.setLocalDescription(await pc.createAnswer())
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
+            await pc.close()
+            raise BadOffer(f"malformed SDP offer: {exc}") from exc
+        session.job.add_output(track.ring)
+        session.viewers[viewer_id] = (pc, track)
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState in ("failed", "closed"):
+                await self.remove_viewer(session_id, viewer_id)
+
+        return viewer_id, pc.localDescription.sdp
+
+    async def remove_viewer(self, session_id: str, viewer_id: str) -> bool:
+        session = self._sessions.get(session_id)
+        entry = session.viewers.pop(viewer_id, None) if session else None
+        if session is None or entry is None:
+            return False
+        pc, track = entry
+        session.job.remove_output(track.ring)
+        track.stop()
+        await pc.close()
+        pc.remove_all_listeners()
+        return True
+
     async def close(self, session_id: str) -> bool:
         """End a session and free everything it holds; False if it was already gone."""
         session = self._sessions.pop(session_id, None)
@@ -306,6 +350,11 @@ class SessionManager:
         session.job.close_input()
         await loop.run_in_executor(None, self.worker.remove, session.job)
         await session.cancel_tasks()
+        for viewer_id in list(session.viewers):
+            session.viewers[viewer_id][0].remove_all_listeners()
+            pc, track = session.viewers.pop(viewer_id)
+            track.stop()
+            await pc.close()
         session.output.stop()
         await session.pc.close()
         session.pc.remove_all_listeners()

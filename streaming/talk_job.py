@@ -52,6 +52,11 @@ class TalkJob:
         with self._outputs_lock:
             self._outputs.append(ring)
 
+    def remove_output(self, ring: FrameRing) -> None:
+        with self._outputs_lock:
+            if ring in self._outputs:
+                self._outputs.remove(ring)
+
     def input_stats(self) -> RingStats:
         return RingStats()
 

@@ -127,6 +127,31 @@ async def whip_connect(base_url: str, track: MediaStreamTrack | None, token: str
     return session
 
 
+async def whep_connect(base_url: str, session_id: str, token: str = "", clock: Clock | None = None) -> WhipSession:
+    """Watch a session's output over WHEP (receive-only); ``resource`` is the viewer's URL to DELETE."""
+    clock = clock or MonotonicClock()
+    pc = RTCPeerConnection()
+    pc.addTransceiver("video", direction="recvonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    headers = {"Content-Type": "application/sdp", **({"Authorization": f"Bearer {token}"} if token else {})}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{base_url.rstrip('/')}/whep/{session_id}", data=pc.localDescription.sdp,
+                             headers=headers) as response:
+            text = await response.text()
+            if response.status != 201:
+                await pc.close()
+                raise RuntimeError(f"WHEP offer refused: {response.status} {text}")
+            resource = response.headers["Location"]
+    viewer = WhipSession(pc=pc, resource=resource, session_id=session_id)
+
+    @pc.on("track")
+    def on_track(remote: MediaStreamTrack) -> None:
+        viewer.tasks.append(asyncio.ensure_future(_collect(remote, viewer, lambda i: True, clock)))
+
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=text, type="answer"))
+    return viewer
+
+
 async def _collect(track: MediaStreamTrack, session: WhipSession, keep: Callable[[int], bool], clock: Clock) -> None:
     i = 0
     while True:

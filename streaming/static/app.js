@@ -85,6 +85,7 @@ function waitIceGathering(pc) {
 async function connect(mode, sendTrack) {
   const pc = new RTCPeerConnection();
   state.pc = pc;
+  window.livepuppet.pc = pc;
   if (sendTrack) pc.addTransceiver(sendTrack, { direction: "sendrecv" });
   else pc.addTransceiver("video", { direction: "recvonly" });
   if (mode === "talk") pc.addTransceiver("audio", { direction: "recvonly" });

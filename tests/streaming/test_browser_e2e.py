@@ -29,7 +29,8 @@ def write_y4m(path: Path, frames: list[np.ndarray], fps: int, side: int = 320) -
 
 
 @pytest.fixture()
-def browser(tmp_path: Path, face_frames: list[np.ndarray]):  # noqa: ANN201
+def browser(tmp_path: Path, face_frames: list[np.ndarray], speech_wav: Path):  # noqa: ANN201
+    """Headless Chromium whose fake camera plays a face video and whose fake microphone plays speech."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is missing: apt-get install chromium (CI installs it)")
@@ -40,6 +41,7 @@ def browser(tmp_path: Path, face_frames: list[np.ndarray]):  # noqa: ANN201
             "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
             "--disable-sync", "--no-first-run", "--disable-quic", "--use-fake-ui-for-media-stream",
             "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={camera}",
+            f"--use-file-for-fake-audio-capture={speech_wav}", "--autoplay-policy=no-user-gesture-required",
             "--allow-loopback-in-peer-connection"])
         try:
             yield browser
@@ -72,3 +74,26 @@ def test_page_shows_a_moving_avatar(server_factory, config, browser) -> None:
     while time.monotonic() < deadline and page.evaluate("fetch('/healthz').then(r => r.json())")["sessions"]:
         time.sleep(0.2)
     assert page.evaluate("fetch('/healthz').then(r => r.json())")["sessions"] == 0, "Stop did not end the session"
+
+
+def test_page_talks_from_the_microphone(server_factory, config, browser) -> None:
+    server = server_factory(config)
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(server.base_url + "/")
+    page.wait_for_selector("#portraits img")
+    page.click("#tab-talk")
+    page.click("#talk-mic")
+    page.wait_for_function("document.querySelector('#status').textContent === 'speaking'", timeout=30_000)
+    page.wait_for_function("window.livepuppet.framesDecoded > 45", timeout=30_000)
+    state = page.evaluate("window.livepuppet")
+    assert not errors and not state["errors"], (errors, state["errors"])
+    info = page.evaluate(f"fetch('/api/sessions/{state['session']}').then(r => r.json())")
+    assert info["kind"] == "talk" and info["frames_out"] > 45 and info["errors"] == 0, info
+    audio = page.evaluate("""() => new Promise(resolve => window.livepuppet.pc.getStats().then(r => {
+        let bytes = 0; r.forEach(s => { if (s.type === 'inbound-rtp' && s.kind === 'audio') bytes = s.bytesReceived; });
+        resolve(bytes); }))""")
+    assert audio > 2000, "no audio came back"
+    page.click("#talk-stop")
+    page.wait_for_function("document.querySelector('#status').textContent === 'idle'")

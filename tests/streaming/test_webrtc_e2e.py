@@ -79,3 +79,24 @@ def test_echo_returns_the_input(server_factory, face_frames, config) -> None:
     assert len(good) >= 40
     assert all(b >= a for a, b in zip(good, good[1:], strict=False)), "echo frames came back out of order"
     assert session.received[-1].pixels.shape == (480, 480, 3)
+
+
+def test_a_whep_viewer_watches_the_avatar(server_factory, face_frames, config) -> None:
+    from livepuppet.streaming.whip_client import whep_connect
+
+    server = server_factory(probe_config(config))
+
+    async def scenario():  # noqa: ANN202
+        track = ArrayVideoTrack(DRIVER_FPS, make_frame=stamped(face_frames), count=int(4 * DRIVER_FPS))
+        publisher = await whip_connect(server.base_url, track)
+        viewer = await whep_connect(server.base_url, publisher.session_id)
+        await asyncio.wait_for(viewer.first_frame.wait(), 20)
+        await asyncio.sleep(1.5)
+        assert await whip_close(server.base_url, viewer) == 200  # DELETE /whep/{session}/{viewer}
+        assert await whip_close(server.base_url, publisher) == 200
+        return publisher, viewer
+
+    publisher, viewer = asyncio.run(scenario())
+    seen = {read_id(f.pixels) for f in viewer.received} - {None}
+    assert len(seen) >= 20 and all(f.pixels.shape == (512, 512, 3) for f in viewer.received)
+    assert seen & {read_id(f.pixels) for f in publisher.received}  # the same avatar frames
