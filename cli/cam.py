@@ -8,6 +8,7 @@ import time
 
 
 def cmd_cam(args: argparse.Namespace) -> int:
+    from livepuppet.cli.main import config_overrides
     from livepuppet.engine.clock import MonotonicClock
     from livepuppet.engine.config import load_config
     from livepuppet.engine.errors import InputError
@@ -29,7 +30,7 @@ def cmd_cam(args: argparse.Namespace) -> int:
 
     if not args.virtual_camera and not args.output:
         raise InputError("say where the avatar goes: --virtual-camera (for video calls) and/or -o FILE.mp4")
-    config = load_config(args.config, args.set)
+    config = load_config(args.config, config_overrides(args))
     source = open_portrait(load_image(args.source) if args.source else data.astronaut(), config)
     size, fps = config.render.crop_size, config.server.fps
     clock = MonotonicClock()

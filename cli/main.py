@@ -27,10 +27,20 @@ def _progress(items: Iterable, total: int | None, desc: str, quiet: bool) -> Ite
     return tqdm(items, total=total or None, desc=desc, unit="frame", disable=quiet, dynamic_ncols=True)
 
 
+def config_overrides(args: argparse.Namespace) -> list[str]:
+    """``--set`` values plus the shortcuts ``--renderer`` and ``--weights`` (which win)."""
+    overrides = list(args.set)
+    if getattr(args, "renderer", None):
+        overrides.append(f"render.renderer={args.renderer!r}")
+    if getattr(args, "weights", None):
+        overrides.append(f"render.weights={str(args.weights)!r}")
+    return overrides
+
+
 def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from livepuppet.engine.config import load_config
 
-    return load_config(args.config, args.set)
+    return load_config(args.config, config_overrides(args))
 
 
 def _output_size(image_shape: tuple[int, ...], max_side: int) -> tuple[int, int]:
@@ -123,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override one config value, e.g. --set render.crop_size=256 (repeatable)")
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    common.add_argument("--renderer", choices=("mesh", "neural"),
+                        help="mesh (embedded default, CPU) or neural (LivePortrait-compatible, needs --weights)")
+    common.add_argument("--weights", metavar="DIR", help="directory of LivePortrait checkpoints (or a student)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser("demo", parents=[common], help="animate the bundled portrait with a scripted motion")

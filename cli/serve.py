@@ -11,7 +11,9 @@ TOKEN_ENV = "LIVEPUPPET_TOKEN"
 
 def server_overrides(args: argparse.Namespace) -> list[str]:
     """CLI flags → ``server.*`` config overrides (flags win over --set)."""
-    overrides = list(args.set)
+    from livepuppet.cli.main import config_overrides
+
+    overrides = config_overrides(args)
     for flag, key in (("host", "host"), ("port", "port"), ("max_sessions", "max_sessions")):
         value = getattr(args, flag, None)
         if value is not None:

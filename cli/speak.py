@@ -9,7 +9,7 @@ TAIL_S = 0.4  # frames after the audio ends, so the mouth closes on screen
 
 
 def cmd_speak(args: argparse.Namespace) -> int:
-    from livepuppet.cli.main import _progress
+    from livepuppet.cli.main import _progress, config_overrides
     from livepuppet.engine.audio_io import read_audio
     from livepuppet.engine.audio_mouth import SAMPLE_RATE, AudioMouthModel
     from livepuppet.engine.config import load_config
@@ -18,7 +18,7 @@ def cmd_speak(args: argparse.Namespace) -> int:
     from livepuppet.engine.talking_head import TalkingHead
     from skimage import data
 
-    overrides = list(args.set)
+    overrides = config_overrides(args)
     if args.emotion:
         overrides.append(f"speech.emotion={args.emotion!r}")
     config = load_config(args.config, overrides)
