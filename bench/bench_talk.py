@@ -45,7 +45,7 @@ from livepuppet.streaming.whip_client import whip_close, whip_connect
 from skimage import data
 
 TEXT = "Papa bought a map. Bob may pop by the barn, and mama baked a bad apple pie."
-VOICE = "en-us+f4"
+VOICE = "en-us+f5"  # held out of the audio model's training
 RATE = 48_000
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "talk.json"
 

@@ -75,6 +75,7 @@ def server_factory(portrait: np.ndarray) -> Iterator[Callable[[EngineConfig], Ru
     started: list[tuple[asyncio.AbstractEventLoop, web.AppRunner, threading.Thread]] = []
 
     def start(cfg: EngineConfig) -> RunningServer:
+        cfg = replace(cfg, server=replace(cfg.server, port=0, ws_port=0))  # free ports: tests run in parallel
         loop = asyncio.new_event_loop()
         ready = threading.Event()
         box: dict[str, object] = {}

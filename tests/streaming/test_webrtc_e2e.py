@@ -98,7 +98,7 @@ def test_a_whep_viewer_watches_the_avatar(server_factory, face_frames, config) -
 
     publisher, viewer = asyncio.run(scenario())
     seen = {read_id(f.pixels) for f in viewer.received} - {None}
-    assert len(seen) >= 20 and all(f.pixels.shape == (512, 512, 3) for f in viewer.received)
+    assert len(seen) >= 10 and all(f.pixels.shape == (512, 512, 3) for f in viewer.received)
     assert seen & {read_id(f.pixels) for f in publisher.received}  # the same avatar frames
 
 
