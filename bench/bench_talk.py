@@ -10,7 +10,10 @@ like a microphone or a streaming TTS.
   audio packet received; A/V offset = the lag that best aligns the received sound's loudness with the
   received mouth opening (MediaPipe re-tracking of every frame), both by arrival time;
 * barge-in: ``interrupt`` sent → first silent audio packet received, and → first frame whose mouth is back
-  at rest (lip gap within 0.02 of idle).
+  at rest (lip gap within 0.02 of idle);
+* server side (from the session's stats): speech arrived → first frame showing it handed to the encoder,
+  and interrupt received → first idle frame handed to the encoder. The client-side figures add the
+  network, the codecs and aiortc's receive jitter buffers (audio: 4 packets of prefetch, 80 ms).
 
 Run: ``python bench/bench_talk.py [--runs 3] [--json PATH]``.
 """
@@ -23,6 +26,7 @@ import json
 import os
 import sys
 import threading
+import urllib.request
 from pathlib import Path
 
 os.environ.setdefault("GLOG_minloglevel", "2")
@@ -71,6 +75,11 @@ def start_server() -> tuple[str, int, asyncio.AbstractEventLoop]:
     return f"http://127.0.0.1:{box['port']}", int(box["audio"]), loop  # type: ignore[call-overload]
 
 
+def session_info(base: str, session_id: str) -> dict[str, object]:
+    with urllib.request.urlopen(f"{base}/api/sessions/{session_id}", timeout=10) as r:
+        return dict(json.loads(r.read()))
+
+
 def lip_gaps(tracker: FaceTracker, frames: list) -> list[tuple[float, float]]:  # noqa: ANN001
     out = []
     for f in frames:
@@ -103,12 +112,14 @@ async def webrtc_mode(base: str, audio_port: int, pcm: np.ndarray, tracker: Face
         sent = await c.send_audio(pcm, RATE, realtime=True)
         await c.send_json({"type": "end"})
         await asyncio.sleep(1.0)
+        speech_start_ms = float(session_info(base, session.session_id)["speech_start_ms"])
         # Barge-in: queue a lot of speech at once, interrupt while it plays.
         await c.send_audio(np.tile(pcm, 2), RATE, chunk_s=0.5)
         await asyncio.sleep(1.2)
         interrupted = clock.now_ns()
         await c.send_json({"type": "interrupt"})
         await asyncio.sleep(1.0)
+        interrupt_ms = float(session_info(base, session.session_id)["interrupt_ms"])
     await whip_close(base, session)
     audible = [a for a in session.audio if a.arrived_ns > sent[0] and np.abs(a.samples).max() > 300]
     first_sound_ms = (audible[0].arrived_ns - sent[0]) / 1e6
@@ -123,7 +134,8 @@ async def webrtc_mode(base: str, audio_port: int, pcm: np.ndarray, tracker: Face
     rest = float(np.median(idle))
     after = lip_gaps(tracker, [f for f in session.received if f.arrived_ns > interrupted][:30])
     at_rest = next(t for t, g in after if abs(g - rest) < 0.02)
-    return {"first_sound_ms": first_sound_ms, "av_offset_ms": offset * 1000, "av_corr": corr,
+    return {"server_speech_start_ms": speech_start_ms, "server_interrupt_ms": interrupt_ms,
+            "first_sound_ms": first_sound_ms, "av_offset_ms": offset * 1000, "av_corr": corr,
             "interrupt_to_silence_ms": (silent - interrupted) / 1e6,
             "interrupt_to_rest_frame_ms": at_rest * 1000 - interrupted / 1e6}
 

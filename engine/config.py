@@ -136,7 +136,7 @@ class SpeechConfig:
     gaze_shifts: bool = True  # small saccades, more while listening than while speaking
     emotion: str = "neutral"
     emotion_intensity: float = 0.7
-    preroll_s: float = 0.06  # audio buffered before playback starts (covers the model's look-ahead)
+    preroll_s: float = 0.045  # audio buffered before playback starts (covers the model's 35 ms look-ahead)
     max_buffer_s: float = 120.0  # audio a client may send ahead of playback (TTS is faster than real time)
     seed: int = 0  # idle motion and blinks are random but reproducible
     model: str = ""  # audio→mouth ONNX model; empty = the one shipped in assets/ (see livepuppet train-audio)

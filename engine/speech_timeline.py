@@ -113,7 +113,8 @@ class SpeechTimeline:
             k = int(np.clip(round(t / HOP_S) - self._prosody_base, 0, max(0, len(self._stress) - 1)))
             stress = float(self._stress[k]) if len(self._stress) else 0.0
             accent = float(self._accent[k]) if len(self._accent) else 0.0
-        return SpeechSample(*(float(v) for v in m), stress=stress, accent=accent)
+        jaw_open, lip_width, lip_round, lip_close, voiced = (float(v) for v in m)
+        return SpeechSample(jaw_open, lip_width, lip_round, lip_close, voiced, stress=stress, accent=accent)
 
     def viseme_at(self, t: float) -> int:
         """Index into the viseme set of the frame at speech time ``t`` (0 = silence when none)."""

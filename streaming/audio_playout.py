@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+from livepuppet.engine.clock import Clock
 
 
 class BufferFull(Exception):
@@ -20,8 +21,10 @@ class BufferFull(Exception):
 class AudioPlayout:
     """Thread-safe: the WebSocket side pushes, the WebRTC audio track pulls, the engine reads the cursor."""
 
-    def __init__(self, rate: int, preroll_s: float, max_buffer_s: float) -> None:
+    def __init__(self, rate: int, preroll_s: float, max_buffer_s: float, clock: Clock) -> None:
         self.rate = rate
+        self._clock = clock
+        self.speech_arrived_ns: int | None = None  # when audio arrived while nothing was playing or queued
         self._preroll = int(preroll_s * rate)
         self._capacity = int(max_buffer_s * rate)
         self._lock = threading.Lock()
@@ -41,6 +44,8 @@ class AudioPlayout:
         with self._lock:
             if self._queued + len(samples) > self._capacity:
                 raise BufferFull(f"more than {self._capacity / self.rate:.0f} s of audio queued ahead of playback")
+            if not self._queued and not self._playing and len(samples):
+                self.speech_arrived_ns = self._clock.now_ns()
             self._chunks.append(np.asarray(samples, np.float32))
             self._queued += len(samples)
             self._ended = False
@@ -78,6 +83,12 @@ class AudioPlayout:
     def cursor_s(self) -> float:
         """Speech time of the next sample to play."""
         return self._played / self.rate
+
+    @property
+    def playing(self) -> bool:
+        """Speech is being played out now (pre-roll reached, buffer not run dry)."""
+        with self._lock:
+            return self._playing
 
     @property
     def speaking(self) -> bool:

@@ -39,6 +39,8 @@ class JobStats:
     errors: int = 0
     face_found: bool = False
     last_error: str = ""
+    speech_start_ms: float = 0.0  # talk: audio arrived → first frame showing it, handed to the encoder
+    interrupt_ms: float = 0.0  # talk: interrupt received → first idle frame handed to the encoder
     engine_ms: deque[float] = field(default_factory=lambda: deque(maxlen=120))
     out_times_ns: deque[int] = field(default_factory=lambda: deque(maxlen=61))
 

@@ -77,6 +77,8 @@ class SessionInfo:
     fps: float
     engine_ms_p50: float
     engine_ms_p95: float
+    speech_start_ms: float
+    interrupt_ms: float
     last_error: str
 
 
@@ -125,7 +127,8 @@ class Session:
                            frames_in=ring.written, frames_out=stats.frames_out, frames_sent=self.output.sent,
                            frames_repeated=self.output.repeated, dropped=ring.dropped, errors=stats.errors,
                            face_found=stats.face_found, fps=round(stats.fps(), 1), engine_ms_p50=pct(0.5),
-                           engine_ms_p95=pct(0.95), last_error=stats.last_error)
+                           engine_ms_p95=pct(0.95), speech_start_ms=round(stats.speech_start_ms, 1),
+                           interrupt_ms=round(stats.interrupt_ms, 1), last_error=stats.last_error)
 
 
 def _started_pool(threads: int, name: str) -> ThreadPoolExecutor:
@@ -232,7 +235,7 @@ class SessionManager:
         elif kind == "talk":
             model = await self.speech_model()
             speech = self._config.speech
-            playout = AudioPlayout(AUDIO_RATE, speech.preroll_s, speech.max_buffer_s)
+            playout = AudioPlayout(AUDIO_RATE, speech.preroll_s, speech.max_buffer_s, self._clock)
             head = await loop.run_in_executor(None, TalkingHead, portrait.source, self._config, model, self._clock)
             job = TalkJob(name, head, playout, self._clock, self._metrics)
         else:

@@ -47,6 +47,12 @@ class TalkJob:
         self._tick = threading.Event()
         self._seq = 0
         self._render_s = 0.025  # running estimate of render time: the frame will leave this much later
+        self._was_speaking = False
+        self._interrupted_ns: int | None = None
+
+    def mark_interrupt(self) -> None:
+        """An interrupt was received now (for the interrupt → idle-frame figure)."""
+        self._interrupted_ns = self._clock.now_ns()
 
     def add_output(self, ring: FrameRing) -> None:
         with self._outputs_lock:
@@ -71,15 +77,16 @@ class TalkJob:
 
     def speech_time(self) -> float | None:
         """Speech instant the next frame must show: where playback will be when the frame goes out."""
-        if not self.playout.speaking:
+        if not self.playout.playing:  # before the pre-roll is reached the sound has not started either
             return None
         return max(0.0, self.playout.cursor_s - AUDIO_FRAME_CENTRE_S + self._render_s)
 
     def step(self) -> None:
         self._tick.clear()
         start = self._clock.now_ns()
+        speech_t = self.speech_time()
         try:
-            out = self.head.render(self.speech_time(), (start - self._t0) / 1e9, self._seq)
+            out = self.head.render(speech_t, (start - self._t0) / 1e9, self._seq)
         except Exception as exc:  # a failing frame is dropped and counted; the stream repeats the last one
             self.stats.errors += 1
             self.stats.last_error = f"{type(exc).__name__}: {exc}"
@@ -97,6 +104,13 @@ class TalkJob:
         self.stats.engine_ms.append((done - start) / 1e6)
         self.stats.out_times_ns.append(done)
         self._metrics.observe_stage("render", (done - start) / 1e9)
+        arrived = self.playout.speech_arrived_ns
+        if speech_t is not None and not self._was_speaking and arrived is not None:
+            self.stats.speech_start_ms = (done - arrived) / 1e6
+        if speech_t is None and self._interrupted_ns is not None:
+            self.stats.interrupt_ms = (done - self._interrupted_ns) / 1e6
+            self._interrupted_ns = None
+        self._was_speaking = speech_t is not None
 
     def close(self) -> None:
         """Nothing native to free (the renderer is NumPy/OpenCV only)."""

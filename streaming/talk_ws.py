@@ -271,6 +271,7 @@ class TalkServer:
 
     def _interrupt(self, state: TalkState) -> None:
         if isinstance(state.job, TalkJob):
+            state.job.mark_interrupt()
             state.job.playout.clear()
         else:
             state.job.interrupt()
