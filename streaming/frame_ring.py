@@ -143,3 +143,27 @@ class FrameRing:
     def _release(self, index: int) -> None:
         with self._lock:
             self._reading.discard(index)
+
+
+class RingFanout:
+    """The output rings of one engine job (WebRTC track, WHEP viewers, a virtual camera): thread-safe
+    add/remove from the event loop, one write to all from the engine thread."""
+
+    def __init__(self) -> None:
+        self._rings: list[FrameRing] = []
+        self._lock = threading.Lock()
+
+    def add(self, ring: FrameRing) -> None:
+        with self._lock:
+            self._rings.append(ring)
+
+    def remove(self, ring: FrameRing) -> None:
+        with self._lock:
+            if ring in self._rings:
+                self._rings.remove(ring)
+
+    def write(self, pixels: np.ndarray, pts: int, seq: int, stamps: tuple[tuple[str, int], ...] = ()) -> None:
+        with self._lock:
+            rings = list(self._rings)
+        for ring in rings:
+            ring.write(pixels, pts, seq, stamps)

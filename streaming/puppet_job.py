@@ -20,7 +20,7 @@ from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.types import VideoFrame
 from livepuppet.streaming.controls import Controls
 from livepuppet.streaming.driver_pool import DriverPool
-from livepuppet.streaming.frame_ring import FrameRing, RingFrame, RingStats
+from livepuppet.streaming.frame_ring import FrameRing, RingFanout, RingFrame, RingStats
 from livepuppet.streaming.latency_probe import copy_probe
 from livepuppet.streaming.metrics import ServerMetrics
 
@@ -60,20 +60,16 @@ class _RingJob:
         self.input = input_ring
         self._clock = clock
         self._metrics = metrics
-        self._outputs: list[FrameRing] = []
-        self._outputs_lock = threading.Lock()
+        self._outputs = RingFanout()
         self._last_seq = -1
         self._failures = 0
         self.failed = False
 
     def add_output(self, ring: FrameRing) -> None:
-        with self._outputs_lock:
-            self._outputs.append(ring)
+        self._outputs.add(ring)
 
     def remove_output(self, ring: FrameRing) -> None:
-        with self._outputs_lock:
-            if ring in self._outputs:
-                self._outputs.remove(ring)
+        self._outputs.remove(ring)
 
     def pending(self) -> bool:
         return not self.failed and self.input.has_newer(self._last_seq)
@@ -101,10 +97,7 @@ class _RingJob:
             self._failures = 0
             done = self._clock.now_ns()
             all_stamps = (*frame.stamps, ("dequeue", start), *stamps, ("engine_done", done))
-            with self._outputs_lock:
-                outputs = list(self._outputs)
-            for ring in outputs:
-                ring.write(pixels, frame.pts, frame.seq, all_stamps)
+            self._outputs.write(pixels, frame.pts, frame.seq, all_stamps)
         self.stats.frames_out += 1
         self.stats.engine_ms.append((done - start) / 1e6)
         self.stats.out_times_ns.append(done)

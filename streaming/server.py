@@ -93,6 +93,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _count(state, _error(422, str(exc)))
     except DependencyError as exc:
         return _count(state, _error(503, str(exc)))
+    except WrongContentType as exc:
+        return _count(state, _error(415, str(exc)))
     except SessionLimit as exc:
         return _count(state, _error(503, str(exc), **{"Retry-After": "10"}))
     except (BadOffer, InputError) as exc:
@@ -170,16 +172,23 @@ async def upload_portrait(request: web.Request) -> web.StreamResponse:
                               "thumbnail": f"/api/portraits/{portrait.id}/thumbnail.jpg"}, status=201)
 
 
+class WrongContentType(InputError):
+    """Offers must be application/sdp (→ 415)."""
+
+
+async def _read_offer(request: web.Request) -> str:
+    if request.content_type != "application/sdp":
+        raise WrongContentType("offers must be sent as Content-Type: application/sdp")
+    try:
+        return (await request.read()).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise BadOffer("SDP offer is not UTF-8 text") from exc
+
+
 async def whip_post(request: web.Request) -> web.StreamResponse:
     """WHIP ingest: SDP offer in, SDP answer out (201 + Location of the session resource)."""
     state = _state(request)
-    if request.content_type != "application/sdp":
-        return _count(state, _error(415, "WHIP offers must be sent as Content-Type: application/sdp"))
-    body = await request.read()
-    try:
-        offer = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadOffer("SDP offer is not UTF-8 text") from exc
+    offer = await _read_offer(request)
     portrait_id = request.query.get("portrait")
     portrait = state.portraits.get(portrait_id) if portrait_id else state.portraits.default
     session, answer = await state.sessions.create(offer, portrait, request.query.get("mode", "puppet"))
@@ -209,13 +218,7 @@ async def whip_patch(request: web.Request) -> web.StreamResponse:
 async def whep_post(request: web.Request) -> web.StreamResponse:
     """WHEP-style egress: watch a session's output (SDP offer in, answer out, ``Location`` to delete)."""
     state = _state(request)
-    if request.content_type != "application/sdp":
-        return _count(state, _error(415, "WHEP offers must be sent as Content-Type: application/sdp"))
-    body = await request.read()
-    try:
-        offer = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise BadOffer("SDP offer is not UTF-8 text") from exc
+    offer = await _read_offer(request)
     session_id = request.match_info["id"]
     viewer_id, answer = await state.sessions.add_viewer(session_id, offer)
     return web.Response(status=201, text=answer, content_type="application/sdp",

@@ -18,7 +18,7 @@ import numpy as np
 from livepuppet.engine.clock import Clock
 from livepuppet.engine.talking_head import TalkingHead
 from livepuppet.streaming.audio_playout import AudioPlayout
-from livepuppet.streaming.frame_ring import FrameRing, RingStats
+from livepuppet.streaming.frame_ring import FrameRing, RingFanout, RingStats
 from livepuppet.streaming.metrics import ServerMetrics
 from livepuppet.streaming.puppet_job import JobStats
 
@@ -42,8 +42,7 @@ class TalkJob:
         self._clock = clock
         self._metrics = metrics
         self._t0 = clock.now_ns()
-        self._outputs: list[FrameRing] = []
-        self._outputs_lock = threading.Lock()
+        self._outputs = RingFanout()
         self._tick = threading.Event()
         self._seq = 0
         self._render_s = 0.025  # running estimate of render time: the frame will leave this much later
@@ -55,13 +54,10 @@ class TalkJob:
         self._interrupted_ns = self._clock.now_ns()
 
     def add_output(self, ring: FrameRing) -> None:
-        with self._outputs_lock:
-            self._outputs.append(ring)
+        self._outputs.add(ring)
 
     def remove_output(self, ring: FrameRing) -> None:
-        with self._outputs_lock:
-            if ring in self._outputs:
-                self._outputs.remove(ring)
+        self._outputs.remove(ring)
 
     def input_stats(self) -> RingStats:
         return RingStats()
@@ -95,10 +91,7 @@ class TalkJob:
             return
         done = self._clock.now_ns()
         self._render_s += EMA * ((done - start) / 1e9 - self._render_s)
-        with self._outputs_lock:
-            outputs = list(self._outputs)
-        for ring in outputs:
-            ring.write(out.crop.pixels, start, self._seq, (("tick", start), ("engine_done", done)))
+        self._outputs.write(out.crop.pixels, start, self._seq, (("tick", start), ("engine_done", done)))
         self._seq += 1
         self.stats.frames_out += 1
         self.stats.engine_ms.append((done - start) / 1e6)

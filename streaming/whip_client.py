@@ -100,21 +100,9 @@ async def whip_connect(base_url: str, track: MediaStreamTrack | None, token: str
         pc.addTransceiver("video", direction="recvonly")
     if audio:
         pc.addTransceiver("audio", direction="recvonly")
-    await pc.setLocalDescription(await pc.createOffer())
-    headers = {"Content-Type": "application/sdp"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
     params = {"mode": mode, **({"portrait": portrait} if portrait else {})}
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{base_url.rstrip('/')}/whip", data=pc.localDescription.sdp, headers=headers,
-                             params=params) as response:
-            text = await response.text()
-            if response.status != 201:
-                await pc.close()
-                raise RuntimeError(f"WHIP offer refused: {response.status} {text}")
-            resource = response.headers["Location"]
-            session_id = response.headers["X-Session-Id"]
-    session = WhipSession(pc=pc, resource=resource, session_id=session_id)
+    text, headers = await _offer(pc, f"{base_url.rstrip('/')}/whip", token, params)
+    session = WhipSession(pc=pc, resource=headers["Location"], session_id=headers["X-Session-Id"])
 
     @pc.on("track")
     def on_track(remote: MediaStreamTrack) -> None:
@@ -127,22 +115,26 @@ async def whip_connect(base_url: str, track: MediaStreamTrack | None, token: str
     return session
 
 
+async def _offer(pc: RTCPeerConnection, url: str, token: str, params: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """POST ``pc``'s offer (WHIP/WHEP); returns the SDP answer and the response headers (201 expected)."""
+    await pc.setLocalDescription(await pc.createOffer())
+    headers = {"Content-Type": "application/sdp", **({"Authorization": f"Bearer {token}"} if token else {})}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, data=pc.localDescription.sdp, headers=headers, params=params) as response:
+            text = await response.text()
+            if response.status != 201:
+                await pc.close()
+                raise RuntimeError(f"offer refused by {url}: {response.status} {text}")
+            return text, dict(response.headers)
+
+
 async def whep_connect(base_url: str, session_id: str, token: str = "", clock: Clock | None = None) -> WhipSession:
     """Watch a session's output over WHEP (receive-only); ``resource`` is the viewer's URL to DELETE."""
     clock = clock or MonotonicClock()
     pc = RTCPeerConnection()
     pc.addTransceiver("video", direction="recvonly")
-    await pc.setLocalDescription(await pc.createOffer())
-    headers = {"Content-Type": "application/sdp", **({"Authorization": f"Bearer {token}"} if token else {})}
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{base_url.rstrip('/')}/whep/{session_id}", data=pc.localDescription.sdp,
-                             headers=headers) as response:
-            text = await response.text()
-            if response.status != 201:
-                await pc.close()
-                raise RuntimeError(f"WHEP offer refused: {response.status} {text}")
-            resource = response.headers["Location"]
-    viewer = WhipSession(pc=pc, resource=resource, session_id=session_id)
+    text, headers = await _offer(pc, f"{base_url.rstrip('/')}/whep/{session_id}", token, {})
+    viewer = WhipSession(pc=pc, resource=headers["Location"], session_id=session_id)
 
     @pc.on("track")
     def on_track(remote: MediaStreamTrack) -> None:

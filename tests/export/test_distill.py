@@ -3,7 +3,6 @@ directory that loads and renders like the teacher's, and exports to ONNX."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,14 +33,6 @@ from livepuppet.export.onnx_export import export_onnx, graph_specs
 pytestmark = [pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning"),
               pytest.mark.filterwarnings("ignore::UserWarning:torch.onnx.*")]
 
-
-@pytest.fixture(autouse=True)
-def _torch_one_thread() -> Iterator[None]:
-    """One torch thread per test (CI runs pytest -n 2 on 2 cores; spinning OpenMP threads would fight)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 SIZE = 32  # network input side of the tiny model (the smallest the ConvNeXt stem allows)
 STUDENT = StudentConfig(warp_block_expansion=8, dense_block_expansion=4, dense_max_features=16, dense_num_blocks=2,

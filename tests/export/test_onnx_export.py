@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,14 +18,6 @@ from livepuppet.export.tensorrt_build import import_tensorrt, plan_engines
 pytestmark = [pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning"),
               pytest.mark.filterwarnings("ignore::UserWarning:torch.onnx.*")]
 
-
-@pytest.fixture(autouse=True)
-def _torch_one_thread() -> Iterator[None]:
-    """One torch thread per test (CI runs pytest -n 2 on 2 cores; spinning OpenMP threads would fight)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -49,13 +49,18 @@ def browser(tmp_path: Path, face_frames: list[np.ndarray], speech_wav: Path):  #
             browser.close()
 
 
-def test_page_shows_a_moving_avatar(server_factory, config, browser) -> None:
-    server = server_factory(config)
+def open_page(browser, server):  # noqa: ANN001, ANN201
+    """The page, loaded with its portraits; the list collects uncaught page errors."""
     page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(server.base_url + "/")
     page.wait_for_selector("#portraits img")
+    return page, errors
+
+
+def test_page_shows_a_moving_avatar(server_factory, config, browser) -> None:
+    page, errors = open_page(browser, server_factory(config))
     page.click("#start")
     page.wait_for_function("window.livepuppet.framesDecoded > 45", timeout=30_000)
     time.sleep(3.0)  # sample the avatar's motion for a few seconds
@@ -77,12 +82,7 @@ def test_page_shows_a_moving_avatar(server_factory, config, browser) -> None:
 
 
 def test_page_talks_from_the_microphone(server_factory, config, browser) -> None:
-    server = server_factory(config)
-    page = browser.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(server.base_url + "/")
-    page.wait_for_selector("#portraits img")
+    page, errors = open_page(browser, server_factory(config))
     page.click("#tab-talk")
     page.click("#talk-mic")
     page.wait_for_function("document.querySelector('#status').textContent === 'speaking'", timeout=30_000)
