@@ -48,7 +48,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         asyncio.run(serve(config, image, name, ready))  # type: ignore[arg-type]
     except KeyboardInterrupt:
-        print("livepuppet: stopped")
+        pass
+    print("livepuppet: stopped")
     return 0
 
 

@@ -9,6 +9,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import signal
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
@@ -303,9 +304,16 @@ async def serve(config: EngineConfig, portrait: np.ndarray, portrait_name: str,
     await runner.setup()
     site = web.TCPSite(runner, config.server.host, config.server.port)
     await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a clean shutdown on Ctrl-C and on a service manager's TERM
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):  # not the main thread, or Windows
+            pass
     try:
         if ready is not None:
             ready(f"http://{config.server.host}:{config.server.port}/")
-        await asyncio.Event().wait()
+        await stop.wait()
     finally:
         await runner.cleanup()
