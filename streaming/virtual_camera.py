@@ -37,7 +37,7 @@ def open_virtual_camera(width: int, height: int, fps: float, device: str | None 
     try:
         import pyvirtualcam
     except ImportError as exc:
-        raise DependencyError("the virtual camera needs pyvirtualcam: pip install pyvirtualcam") from exc
+        raise DependencyError("the virtual camera needs pyvirtualcam: pip install 'livepuppet[vcam]'") from exc
     try:
         return pyvirtualcam.Camera(width=width, height=height, fps=fps, device=device)  # type: ignore[no-any-return]
     except RuntimeError as exc:

@@ -91,4 +91,4 @@ def test_cam_explains_what_is_missing(tmp_path: Path) -> None:
     assert result.returncode == 3 and "neither a camera device nor a video file" in result.stderr
     if not glob.glob("/dev/video*"):  # no v4l2loopback on this machine: the message says how to get one
         result = run_cli("cam", "--camera", str(tmp_path / "none.mp4"), "--virtual-camera", "-q")
-        assert result.returncode == 3 and "v4l2loopback" in result.stderr
+        assert result.returncode == 3 and "v4l2loopback" in result.stderr, result.stderr[-500:]
