@@ -12,6 +12,7 @@ import numpy as np
 from livepuppet.engine.clock import Clock, MonotonicClock
 from livepuppet.streaming.talk_ws import parse_frame_message
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 
 @dataclass
@@ -61,13 +62,16 @@ class TalkClient:
 
     async def _read(self) -> None:
         assert self._ws is not None
-        async for message in self._ws:
-            now = self._clock.now_ns()
-            if isinstance(message, bytes):
-                seq, epoch, t, jpeg = parse_frame_message(message)
-                self.transcript.frames.append(TalkFrame(seq, epoch, t, jpeg, now))
-            else:
-                self.transcript.events.append((now, json.loads(message)))
+        try:
+            async for message in self._ws:
+                now = self._clock.now_ns()
+                if isinstance(message, bytes):
+                    seq, epoch, t, jpeg = parse_frame_message(message)
+                    self.transcript.frames.append(TalkFrame(seq, epoch, t, jpeg, now))
+                else:
+                    self.transcript.events.append((now, json.loads(message)))
+                self._new_event.set()
+        except ConnectionClosed:  # the connection ended abnormally; closed_code tells how
             self._new_event.set()
 
     async def send_json(self, message: dict[str, Any]) -> None:

@@ -142,3 +142,30 @@ def test_interrupt_drops_queued_speech_and_other_sessions_carry_on(server_factor
     old = [f for f in a.transcript.frames if f.epoch == 0]
     assert len(old) < len(pcm) / 16000 * 25  # the rest of the first utterance was dropped
     assert b.transcript.of_type("error")[0]["code"] == "bad_json" and len(b.transcript.frames) >= 12
+
+
+def test_a_client_vanishing_mid_stream_frees_its_session(server_factory, config, speech_wav: Path) -> None:
+    server = server_factory(config)
+    pcm = read_audio(speech_wav, 16000)
+
+    async def scenario() -> int:
+        async with TalkClient(talk_url(server)) as other:
+            await other.wait_for(lambda t: t.of_type("ready"))
+            gone = TalkClient(talk_url(server))
+            await gone.__aenter__()
+            await gone.wait_for(lambda t: t.of_type("ready"))
+            await gone.start(16000)
+            await gone.send_audio(pcm[:16000], 16000, chunk_s=0.1)
+            gone._ws.transport.abort()  # type: ignore[union-attr]  # no close frame: the network just went away
+            await other.start(16000)
+            await other.send_audio(pcm[:8000], 16000)
+            await other.send_json({"type": "end"})
+            await other.wait_for(lambda t: len(t.frames) >= 12, 30)
+            for _ in range(50):
+                if server.call(lambda: server.app[STATE_KEY].sessions.count) == 1:
+                    break
+                await asyncio.sleep(0.1)
+            return int(server.call(lambda: server.app[STATE_KEY].sessions.count))  # type: ignore[call-overload]
+
+    assert asyncio.run(scenario()) == 1  # only the other client's session is left
+    assert server.call(lambda: server.app[STATE_KEY].sessions.count) == 0
