@@ -10,6 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from PIL import Image
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -59,8 +60,13 @@ def open_page(browser, server):  # noqa: ANN001, ANN201
     return page, errors
 
 
-def test_page_shows_a_moving_avatar(server_factory, config, browser) -> None:
+def test_page_shows_a_moving_avatar(server_factory, config, browser, portrait, tmp_path: Path) -> None:
     page, errors = open_page(browser, server_factory(config))
+    photo = tmp_path / "me.png"
+    Image.fromarray(portrait[:, ::-1].copy()).save(photo)  # a second portrait: the bundled one mirrored
+    page.set_input_files("#upload", str(photo))
+    page.wait_for_function("document.querySelector('#upload-msg').textContent.startsWith('ready')", timeout=30_000)
+    assert page.locator("#portraits img").count() == 2 and page.locator("#portraits img.selected").count() == 1
     page.click("#start")
     page.wait_for_function("window.livepuppet.framesDecoded > 45", timeout=30_000)
     time.sleep(3.0)  # sample the avatar's motion for a few seconds
