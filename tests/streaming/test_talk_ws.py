@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +15,15 @@ from livepuppet.engine.audio_io import read_audio
 from livepuppet.streaming.server import STATE_KEY
 from livepuppet.streaming.talk_client import TalkClient
 from PIL import Image
+
+
+def open_sessions(server, expect: int, timeout: float = 10.0) -> int:  # noqa: ANN001
+    """The server's open session count, once it equals ``expect`` or the timeout passes (teardown is async)."""
+    deadline = time.monotonic() + timeout
+    while (count := int(server.call(lambda: server.app[STATE_KEY].sessions.count))) != expect \
+            and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return count
 
 
 def talk_url(server, query: str = "") -> str:  # noqa: ANN001
@@ -60,7 +70,7 @@ def test_oversized_messages_close_the_socket_cleanly(server_factory, config) -> 
             return c.closed_code
 
     assert asyncio.run(scenario()) == 1009
-    assert server.call(lambda: server.app[STATE_KEY].sessions.count) == 0  # the session was released
+    assert open_sessions(server, 0) == 0  # the session was released
 
 
 def test_bad_session_and_token_are_refused(server_factory, config) -> None:
@@ -168,4 +178,4 @@ def test_a_client_vanishing_mid_stream_frees_its_session(server_factory, config,
             return int(server.call(lambda: server.app[STATE_KEY].sessions.count))  # type: ignore[call-overload]
 
     assert asyncio.run(scenario()) == 1  # only the other client's session is left
-    assert server.call(lambda: server.app[STATE_KEY].sessions.count) == 0
+    assert open_sessions(server, 0) == 0  # and it goes when its client leaves
