@@ -119,3 +119,43 @@ def test_two_sessions_share_the_engine_fairly(server_factory, face_frames, confi
     # Two 30 fps drivers on one engine thread: each gets its share (latest-wins skips what the CPU cannot
     # render; how many depends on the machine and what else runs, so only fairness is held to a number).
     assert min(distinct) >= 20 and min(distinct) >= 0.7 * max(distinct), distinct
+
+
+def test_an_obs_like_whip_publisher_h264_sendonly_with_audio(server_factory, face_frames, config) -> None:
+    """What OBS sends over WHIP: H.264 video and Opus audio, send-only, a bearer token. The avatar is then
+    watched over WHEP."""
+    import aiohttp
+    from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+    from aiortc.mediastreams import AudioStreamTrack
+    from livepuppet.streaming.whip_client import whep_connect
+
+    cfg = replace(probe_config(config), server=replace(config.server, token="obs", latency_probe=True))
+    server = server_factory(cfg)
+
+    async def scenario():  # noqa: ANN202
+        pc = RTCPeerConnection()
+        video = pc.addTransceiver(ArrayVideoTrack(DRIVER_FPS, make_frame=stamped(face_frames), count=120),
+                                  direction="sendonly")
+        video.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("video").codecs
+                                   if c.mimeType == "video/H264"])
+        pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        headers = {"Content-Type": "application/sdp", "Authorization": "Bearer obs"}
+        async with aiohttp.ClientSession() as http:
+            async with http.post(server.base_url + "/whip", data=pc.localDescription.sdp, headers=headers) as r:
+                assert r.status == 201, await r.text()
+                answer, location, session_id = await r.text(), r.headers["Location"], r.headers["X-Session-Id"]
+        assert "H264" in answer and "a=recvonly" in answer  # the server receives H.264 and sends nothing back
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        viewer = await whep_connect(server.base_url, session_id, token="obs")
+        await asyncio.wait_for(viewer.first_frame.wait(), 20)
+        await asyncio.sleep(1.5)
+        assert await whip_close(server.base_url, viewer, token="obs") == 200
+        async with aiohttp.ClientSession() as http:
+            async with http.delete(server.base_url + location, headers=headers) as r:
+                assert r.status == 200
+        await pc.close()
+        return viewer
+
+    viewer = asyncio.run(scenario())
+    assert len({read_id(f.pixels) for f in viewer.received} - {None}) >= 10  # avatar frames made from its video
