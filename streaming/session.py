@@ -177,9 +177,6 @@ class SessionManager:
         """Sessions open now (WebRTC and WebSocket frames mode)."""
         return len(self._sessions) + len(self._headless)
 
-    def items(self) -> list[tuple[str, Session]]:
-        return list(self._sessions.items())
-
     def _check_capacity(self) -> None:
         if self.count >= self._config.server.max_sessions:
             self._metrics.sessions_rejected.labels("cap").inc()

@@ -74,6 +74,7 @@ class TalkState:
     rate: int = 0
     to_model: StreamingResampler | None = None
     to_playout: StreamingResampler | None = None
+    session_id: str = ""  # the WebRTC session fed (empty in frames mode)
     chunks: int = 0
     speaking: bool = False
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -175,7 +176,7 @@ class TalkServer:
             if session_id in self._attached:
                 raise ProtocolError("bad_session", "another WebSocket already feeds this session")
             self._attached.add(session_id)
-            state = TalkState(head=session.job.head, job=session.job)
+            state = TalkState(head=session.job.head, job=session.job, session_id=session_id)
             state.tasks.add(asyncio.ensure_future(self._watch_speaking(state, send)))
             return state
         portrait_id = query.get("portrait", [""])[0]
@@ -192,9 +193,7 @@ class TalkServer:
         await asyncio.gather(*state.tasks, return_exceptions=True)
         if isinstance(state.job, TalkJob):
             state.job.playout.end()
-            for session_id, session in list(self._sessions.items()):
-                if session.job is state.job:
-                    self._attached.discard(session_id)
+            self._attached.discard(state.session_id)
         else:
             await self._sessions.close_frames_session(state.job)
 

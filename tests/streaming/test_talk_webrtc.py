@@ -55,14 +55,21 @@ def test_same_audio_comes_back_in_sync_with_the_lips(server_factory, config, spe
     session, events, _ = asyncio.run(talk_session(server, pcm, 48000))
     assert [e["state"] for e in events.of_type("speaking")][:2] == [True, False]
 
-    # The same audio: the loudness contour (10 ms RMS) of what came back matches what was sent.
+    # The same audio: the loudness contour (10 ms RMS) of what came back matches what was sent, second by
+    # second (each second aligned on its own: when the machine is loaded the sender's real-time pacing can
+    # slip, the playout runs dry for a moment and plays a short silence, which shifts what follows).
     got = np.concatenate([a.samples for a in session.audio]).astype(np.float32) / 32768
     assert session.audio[0].rate == 48000
     sent_env, got_env = rms_envelope(pcm), rms_envelope(got)
-    lags = [float(np.dot(got_env[k:k + len(sent_env)], sent_env)) for k in range(len(got_env) - len(sent_env))]
-    k = int(np.argmax(lags))
-    r = np.corrcoef(got_env[k:k + len(sent_env)], sent_env)[0, 1]
-    assert r > 0.9, f"the returned audio is not the speech that was sent (r = {r:.2f})"
+    rs = []
+    for start in range(0, len(sent_env) - 100, 100):
+        piece = sent_env[start:start + 100]
+        if piece.std() < 1e-3:
+            continue  # a pause: nothing to recognize
+        with np.errstate(invalid="ignore", divide="ignore"):  # silent stretches of the reply have no variance
+            scores = [np.corrcoef(got_env[k:k + 100], piece)[0, 1] for k in range(len(got_env) - 100)]
+        rs.append(float(np.nanmax(scores)))
+    assert len(rs) >= 2 and np.median(rs) > 0.9, f"the returned audio is not the speech that was sent: {rs}"
 
     # A/V sync at the receiver: sound loudness vs mouth opening (re-tracked), by arrival time.
     audio_t = np.array([a.arrived_ns for a in session.audio]) / 1e9
