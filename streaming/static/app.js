@@ -65,8 +65,8 @@ async function upload(file) {
       headers: { "Content-Type": file.type || "application/octet-stream" } });
     const p = await r.json();
     state.portrait = p.id;
-    $("upload-msg").textContent = `ready: ${p.name}`;
     await loadPortraits();
+    $("upload-msg").textContent = `ready: ${p.name}`;
   } catch (e) {
     $("upload-msg").textContent = "";
     showError(`upload failed: ${e.message}`);
