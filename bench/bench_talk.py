@@ -36,7 +36,6 @@ from livepuppet.engine.audio_mouth import SAMPLE_RATE
 from livepuppet.engine.clock import MonotonicClock
 from livepuppet.engine.config import EngineConfig
 from livepuppet.engine.expression import FaceFeatures
-from livepuppet.engine.face_geometry import estimate_pose
 from livepuppet.engine.resampler import StreamingResampler
 from livepuppet.engine.tracker import FaceTracker
 from livepuppet.engine.types import VideoFrame
@@ -83,10 +82,9 @@ def session_info(base: str, session_id: str) -> dict[str, object]:
 def lip_gaps(tracker: FaceTracker, frames: list) -> list[tuple[float, float]]:  # noqa: ANN001
     out = []
     for f in frames:
-        track = tracker.track(VideoFrame(pixels=f.pixels, pts=0, seq=0))
-        if track.found:
-            face = estimate_pose(track.landmarks).to_face(track.landmarks.astype(np.float64))
-            out.append((f.arrived_ns / 1e9, FaceFeatures.measure(face).lip_gap))
+        features = FaceFeatures.of_track(tracker.track(VideoFrame(pixels=f.pixels, pts=0, seq=0)))
+        if features is not None:
+            out.append((f.arrived_ns / 1e9, features.lip_gap))
     return out
 
 

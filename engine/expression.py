@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from livepuppet.engine import face_topology as ft
-from livepuppet.engine.types import Expression
+from livepuppet.engine.types import Expression, FaceTrack
 
 _ER_U, _ER_L = np.array(ft.EYE_R_UPPER), np.array(ft.EYE_R_LOWER)
 _EL_U, _EL_L = np.array(ft.EYE_L_UPPER), np.array(ft.EYE_L_LOWER)
@@ -34,6 +34,13 @@ class FaceFeatures:
     corners_y: float  # mean height of the mouth corners (face frame, y down)
     iris_x: float  # iris offset from the eye center / eye half-width, both eyes averaged
     iris_y: float
+
+    @staticmethod
+    def of_track(track: FaceTrack) -> FaceFeatures | None:
+        """Features of a tracked face (in its own face frame, from the pose the tracker fitted), or None."""
+        if track.landmarks is None or track.pose is None:
+            return None
+        return FaceFeatures.measure(track.pose.to_face(track.landmarks.astype(np.float64)))
 
     @staticmethod
     def measure(face: np.ndarray) -> FaceFeatures:

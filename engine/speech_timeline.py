@@ -81,7 +81,7 @@ class SpeechTimeline:
     def clear(self) -> None:
         """Forget everything (barge-in); the timeline restarts at 0."""
         with self._lock:
-            self._mouth = _Series(len(_MOUTH) + 1, np.float32, self._capacity)  # controls + viseme index
+            self._mouth = _Series(len(_MOUTH), np.float32, self._capacity)
             self._mouth_t0 = 0.0  # speech time of the oldest kept mouth frame's start
             self._db: deque[float] = deque(maxlen=STRESS_LAG)
             self._f0: deque[float] = deque(maxlen=PITCH_HISTORY)
@@ -97,7 +97,7 @@ class SpeechTimeline:
     def add_mouth(self, frames: list[MouthFrame]) -> None:
         if not frames:
             return
-        rows = np.array([[*(getattr(f, name) for name in _MOUTH), f.viseme] for f in frames], np.float32)
+        rows = np.array([[getattr(f, name) for name in _MOUTH] for f in frames], np.float32)
         with self._lock:
             if not len(self._mouth):
                 self._mouth_t0 = frames[0].t - HOP_S / 2
@@ -132,18 +132,9 @@ class SpeechTimeline:
             i = int(np.clip(np.floor(x), 0, len(mouth) - 1))
             j = min(i + 1, len(mouth) - 1)
             w = float(np.clip(x - i, 0.0, 1.0)) if j != i else 0.0
-            m = (1 - w) * mouth[i, :len(_MOUTH)] + w * mouth[j, :len(_MOUTH)]
+            m = (1 - w) * mouth[i] + w * mouth[j]
             prosody = self._prosody.view()
             k = int(np.clip(round(t / HOP_S) - self._prosody_base, 0, max(0, len(prosody) - 1)))
             stress, accent = (float(v) for v in prosody[k]) if len(prosody) else (0.0, 0.0)
         jaw_open, lip_width, lip_round, lip_close, voiced = (float(v) for v in m)
         return SpeechSample(jaw_open, lip_width, lip_round, lip_close, voiced, stress=stress, accent=accent)
-
-    def viseme_at(self, t: float) -> int:
-        """Index into the viseme set of the frame at speech time ``t`` (0 = silence when none)."""
-        with self._lock:
-            if not len(self._mouth):
-                return 0
-            mouth = self._mouth.view()
-            i = int(np.clip((t - self._mouth_t0) / HOP_S, 0, len(mouth) - 1))
-            return int(mouth[i, len(_MOUTH)])

@@ -33,9 +33,7 @@ FAIL_AFTER = 30  # consecutive failing frames before a session is declared broke
 class JobStats:
     """What a session reports to its page (read from the event loop, written by the engine thread)."""
 
-    frames_in: int = 0
     frames_out: int = 0
-    dropped: int = 0
     errors: int = 0
     face_found: bool = False
     last_error: str = ""
@@ -44,8 +42,10 @@ class JobStats:
     engine_ms: deque[float] = field(default_factory=lambda: deque(maxlen=120))
     out_times_ns: deque[int] = field(default_factory=lambda: deque(maxlen=61))
 
-    def fps(self) -> float:
-        if len(self.out_times_ns) < 2:
+    def fps(self, now_ns: int | None = None) -> float:
+        """Output frames per second over the last ~60 frames; 0 if nothing came out in the 2 s before
+        ``now_ns`` (when given)."""
+        if len(self.out_times_ns) < 2 or (now_ns is not None and now_ns - self.out_times_ns[-1] > 2e9):
             return 0.0
         span = (self.out_times_ns[-1] - self.out_times_ns[0]) / 1e9
         return (len(self.out_times_ns) - 1) / span if span > 0 else 0.0

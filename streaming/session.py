@@ -369,10 +369,9 @@ class SessionManager:
         while True:
             await asyncio.sleep(1.0)
             now = self._clock.now_ns()
-            fps = 0.0
+            fps = sum(job.stats.fps(now) for job in self._headless)
             for session in list(self._sessions.values()):
-                fps += session.job.stats.fps() if session.job.stats.out_times_ns and \
-                    now - session.job.stats.out_times_ns[-1] < 2e9 else 0.0
+                fps += session.job.stats.fps(now)
                 if session.kind == "talk" and session.pc.connectionState == "connected":
                     session.last_input_ns = now  # a talking head waits for speech as long as someone watches
                 if now - session.last_input_ns > idle_ns or session.job.failed:

@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from livepuppet.engine.config import EngineConfig, TrackerConfig
 from livepuppet.engine.expression import FaceFeatures
-from livepuppet.engine.face_geometry import estimate_pose
 from livepuppet.engine.pipeline import Animator, open_portrait
 from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.tracker import FaceTracker
@@ -98,11 +97,7 @@ def measure_face(static_tracker: FaceTracker) -> Callable[[np.ndarray], FaceFeat
     when no face is found. How the tests check what a rendered avatar does."""
 
     def measure(pixels: np.ndarray) -> FaceFeatures | None:
-        track = static_tracker.track(VideoFrame(pixels=np.ascontiguousarray(pixels), pts=0, seq=0))
-        if not track.found:
-            return None
-        face = estimate_pose(track.landmarks).to_face(track.landmarks.astype(np.float64))
-        return FaceFeatures.measure(face)
+        return FaceFeatures.of_track(static_tracker.track(VideoFrame(np.ascontiguousarray(pixels), 0, 0)))
 
     return measure
 

@@ -13,7 +13,6 @@ import pytest
 from livepuppet.cli.main import main
 from livepuppet.engine.config import EngineConfig
 from livepuppet.engine.expression import FaceFeatures
-from livepuppet.engine.face_geometry import estimate_pose
 from livepuppet.engine.tracker import FaceTracker
 from livepuppet.engine.types import VideoFrame
 from PIL import Image
@@ -51,10 +50,9 @@ def test_animate_from_driver_video_keeps_rate_count_and_audio(tmp_path: Path, dr
     # The driver's mouth is open around frames 3 and 15 and closed around 9 and 21: so must the avatar's be.
     gaps = []
     for i in (9, 4, 21, 16):
-        track = static_tracker.track(VideoFrame(frames[i], 0, 0))
-        assert track.landmarks is not None
-        face = estimate_pose(track.landmarks).to_face(track.landmarks.astype(np.float64))
-        gaps.append(FaceFeatures.measure(face).lip_gap)
+        features = FaceFeatures.of_track(static_tracker.track(VideoFrame(frames[i], 0, 0)))
+        assert features is not None
+        gaps.append(features.lip_gap)
     assert gaps[1] - gaps[0] > 0.05 and gaps[3] - gaps[2] > 0.05, gaps
 
 
