@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from livepuppet.engine.audio_features import SAMPLE_RATE, log_mel, resample
-from livepuppet.engine.audio_mouth import AudioMouthModel
+from livepuppet.engine.speech.features import SAMPLE_RATE, log_mel, resample
+from livepuppet.engine.speech.mouth_model import AudioMouthModel
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "audio.json"
 CHUNK = 320  # 20 ms at 16 kHz

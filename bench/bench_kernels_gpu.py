@@ -44,7 +44,7 @@ if importlib.util.find_spec("livepuppet") is None:  # not installed (e.g. a bare
     _spec.loader.exec_module(_module)
 
 import cv2  # noqa: E402 - after the package bootstrap above
-from livepuppet.engine.errors import DependencyError  # noqa: E402 - after the package bootstrap above
+from livepuppet.errors import DependencyError  # noqa: E402 - after the package bootstrap above
 from livepuppet.kernels import backend as backends  # noqa: E402 - after the package bootstrap above
 from livepuppet.kernels.blend import feather_mask  # noqa: E402 - after the package bootstrap above
 from livepuppet.kernels.device_mesh_warp import DeviceMeshWarp  # noqa: E402 - after the package bootstrap above
@@ -99,10 +99,10 @@ def face_mesh(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndar
     count = max(BATCHES)
     try:
         from livepuppet.engine.config import EngineConfig
-        from livepuppet.engine.mesh_renderer import MeshRenderer
+        from livepuppet.engine.motion.retarget import Retargeter
+        from livepuppet.engine.motion.scripted_motion import scripted_motion
         from livepuppet.engine.pipeline import open_portrait
-        from livepuppet.engine.retarget import Retargeter
-        from livepuppet.engine.scripted_motion import scripted_motion
+        from livepuppet.engine.render.mesh_renderer import MeshRenderer
         from skimage import data
 
         cfg = EngineConfig()

@@ -36,11 +36,11 @@ os.environ.setdefault("GLOG_minloglevel", "2")
 import aioice.ice
 import numpy as np
 from livepuppet.engine.config import EngineConfig
+from livepuppet.engine.motion.scripted_motion import scripted_motion
 from livepuppet.engine.pipeline import Animator, open_portrait
-from livepuppet.engine.scripted_motion import scripted_motion
-from livepuppet.streaming.ice import restrict_host_addresses
+from livepuppet.streaming.clients.whip_client import ArrayVideoTrack, whip_close, whip_connect
 from livepuppet.streaming.latency_probe import read_id, stamp_id
-from livepuppet.streaming.whip_client import ArrayVideoTrack, whip_close, whip_connect
+from livepuppet.streaming.server.ice import restrict_host_addresses
 from skimage import data
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latency.json"

@@ -38,12 +38,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import cv2
 import numpy as np
-from livepuppet.engine.compositor import Compositor
 from livepuppet.engine.config import EngineConfig, load_config
-from livepuppet.engine.mesh_renderer import MeshRenderer
+from livepuppet.engine.motion.retarget import Retargeter
+from livepuppet.engine.motion.scripted_motion import scripted_motion
 from livepuppet.engine.pipeline import Animator, Driver, open_portrait
-from livepuppet.engine.retarget import Retargeter
-from livepuppet.engine.scripted_motion import scripted_motion
+from livepuppet.engine.render.compositor import Compositor
+from livepuppet.engine.render.mesh_renderer import MeshRenderer
 from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.types import Motion, VideoFrame
 from skimage import data

@@ -32,19 +32,19 @@ from pathlib import Path
 os.environ.setdefault("GLOG_minloglevel", "2")
 import numpy as np
 from aiohttp import web
-from livepuppet.engine.audio_mouth import SAMPLE_RATE
 from livepuppet.engine.clock import MonotonicClock
 from livepuppet.engine.config import EngineConfig
-from livepuppet.engine.expression import FaceFeatures
-from livepuppet.engine.resampler import StreamingResampler
-from livepuppet.engine.tracker import FaceTracker
+from livepuppet.engine.face.expression import FaceFeatures
+from livepuppet.engine.face.tracker import FaceTracker
+from livepuppet.engine.speech.mouth_model import SAMPLE_RATE
+from livepuppet.engine.speech.resampler import StreamingResampler
 from livepuppet.engine.types import VideoFrame
 from livepuppet.export.audio.espeak import EspeakSynth, VoiceSettings
 from livepuppet.streaming.av_sync import envelope_lag
-from livepuppet.streaming.ice import restrict_host_addresses
-from livepuppet.streaming.server import STATE_KEY, create_app
-from livepuppet.streaming.talk_client import TalkClient
-from livepuppet.streaming.whip_client import whip_close, whip_connect
+from livepuppet.streaming.clients.talk_client import TalkClient
+from livepuppet.streaming.clients.whip_client import whip_close, whip_connect
+from livepuppet.streaming.server.app import STATE_KEY, create_app
+from livepuppet.streaming.server.ice import restrict_host_addresses
 from skimage import data
 
 TEXT = "Papa bought a map. Bob may pop by the barn, and mama baked a bad apple pie."

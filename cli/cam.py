@@ -11,21 +11,21 @@ def cmd_cam(args: argparse.Namespace) -> int:
     from livepuppet.cli.main import config_overrides
     from livepuppet.engine.clock import MonotonicClock
     from livepuppet.engine.config import load_config
-    from livepuppet.engine.errors import InputError
-    from livepuppet.engine.media_io import load_image
+    from livepuppet.engine.media.video_io import load_image
     from livepuppet.engine.pipeline import open_portrait
-    from livepuppet.streaming.driver_pool import DriverPool
-    from livepuppet.streaming.engine_worker import EngineWorker
-    from livepuppet.streaming.frame_ring import FrameRing
-    from livepuppet.streaming.local_camera import CameraReader
-    from livepuppet.streaming.metrics import ServerMetrics
-    from livepuppet.streaming.puppet_job import PuppetJob
-    from livepuppet.streaming.virtual_camera import (
+    from livepuppet.errors import InputError
+    from livepuppet.streaming.devices.local_camera import CameraReader
+    from livepuppet.streaming.devices.virtual_camera import (
         CameraDevice,
         RecordingCamera,
         VirtualCameraSink,
         open_virtual_camera,
     )
+    from livepuppet.streaming.frame_ring import FrameRing
+    from livepuppet.streaming.server.driver_pool import DriverPool
+    from livepuppet.streaming.server.engine_worker import EngineWorker
+    from livepuppet.streaming.server.metrics import ServerMetrics
+    from livepuppet.streaming.server.puppet_job import PuppetJob
     from skimage import data
 
     if not args.virtual_camera and not args.output:

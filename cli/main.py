@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterable, Sequence
 
 from livepuppet import __version__
-from livepuppet.engine.errors import LivepuppetError
+from livepuppet.errors import LivepuppetError
 
 log = logging.getLogger("livepuppet")
 
@@ -44,15 +44,15 @@ def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _output_size(image_shape: tuple[int, ...], max_side: int) -> tuple[int, int]:
-    from livepuppet.engine.media_io import even_size
+    from livepuppet.engine.media.video_io import even_size
 
     return even_size(image_shape[1], image_shape[0], max_side)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from livepuppet.engine.media_io import VideoWriter, load_image
+    from livepuppet.engine.media.video_io import VideoWriter, load_image
+    from livepuppet.engine.motion.scripted_motion import scripted_clip
     from livepuppet.engine.pipeline import Animator, open_portrait
-    from livepuppet.engine.scripted_motion import scripted_clip
     from skimage import data
 
     config = _config(args)
@@ -71,10 +71,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_animate(args: argparse.Namespace) -> int:
-    from livepuppet.engine.errors import InputError
-    from livepuppet.engine.media_io import VideoWriter, load_image, probe_video, read_video
-    from livepuppet.engine.motion_file import load_motion
+    from livepuppet.engine.media.video_io import VideoWriter, load_image, probe_video, read_video
+    from livepuppet.engine.motion.motion_file import load_motion
     from livepuppet.engine.pipeline import Animator, Driver, open_portrait
+    from livepuppet.errors import InputError
 
     if bool(args.driving) == bool(args.motion):
         raise InputError("give exactly one of --driving VIDEO or --motion FILE")
@@ -109,8 +109,8 @@ def cmd_animate(args: argparse.Namespace) -> int:
 
 
 def cmd_track(args: argparse.Namespace) -> int:
-    from livepuppet.engine.media_io import probe_video, read_video
-    from livepuppet.engine.motion_file import MotionClip, save_motion
+    from livepuppet.engine.media.video_io import probe_video, read_video
+    from livepuppet.engine.motion.motion_file import MotionClip, save_motion
     from livepuppet.engine.pipeline import Driver
 
     config = _config(args)

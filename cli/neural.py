@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from livepuppet.engine.errors import InputError
+from livepuppet.errors import InputError
 
 
 def _add(parser: argparse.ArgumentParser, common: argparse.ArgumentParser, flag: str, **kwargs: object) -> None:

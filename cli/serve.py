@@ -25,7 +25,7 @@ def server_overrides(args: argparse.Namespace) -> list[str]:
 
 
 def _portrait(path: str | None) -> tuple[object, str]:
-    from livepuppet.engine.media_io import load_image
+    from livepuppet.engine.media.video_io import load_image
     from skimage import data
 
     if path:
@@ -35,7 +35,7 @@ def _portrait(path: str | None) -> tuple[object, str]:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from livepuppet.engine.config import load_config
-    from livepuppet.streaming.server import check_exposure, serve
+    from livepuppet.streaming.server.app import check_exposure, serve
 
     config = load_config(args.config, server_overrides(args))
     check_exposure(config)

@@ -10,12 +10,12 @@ TAIL_S = 0.4  # frames after the audio ends, so the mouth closes on screen
 
 def cmd_speak(args: argparse.Namespace) -> int:
     from livepuppet.cli.main import _progress, config_overrides
-    from livepuppet.engine.audio_io import read_audio
-    from livepuppet.engine.audio_mouth import SAMPLE_RATE, AudioMouthModel
     from livepuppet.engine.config import load_config
-    from livepuppet.engine.media_io import VideoWriter, even_size, load_image
+    from livepuppet.engine.media.audio_io import read_audio
+    from livepuppet.engine.media.video_io import VideoWriter, even_size, load_image
     from livepuppet.engine.pipeline import open_portrait
-    from livepuppet.engine.talking_head import TalkingHead
+    from livepuppet.engine.speech.mouth_model import SAMPLE_RATE, AudioMouthModel
+    from livepuppet.engine.speech.talking_head import TalkingHead
     from skimage import data
 
     overrides = config_overrides(args)

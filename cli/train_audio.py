@@ -9,7 +9,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from livepuppet.engine.errors import DependencyError, InputError
+from livepuppet.errors import DependencyError, InputError
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "assets" / "audio_mouth.onnx"
 

@@ -17,7 +17,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from livepuppet.engine.errors import ConfigError
+from livepuppet.errors import ConfigError
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from livepuppet.engine.clock import Clock, MonotonicClock
-from livepuppet.engine.compositor import Compositor
 from livepuppet.engine.config import EngineConfig, RetargetConfig
-from livepuppet.engine.mesh_renderer import MeshRenderer
-from livepuppet.engine.motion import MotionEstimator
-from livepuppet.engine.retarget import Retargeter
+from livepuppet.engine.face.tracker import FaceTracker
+from livepuppet.engine.motion.estimator import MotionEstimator
+from livepuppet.engine.motion.retarget import Retargeter
+from livepuppet.engine.render.compositor import Compositor
+from livepuppet.engine.render.mesh_renderer import MeshRenderer
 from livepuppet.engine.source import PreparedSource, prepare_source
-from livepuppet.engine.tracker import FaceTracker
 from livepuppet.engine.types import Motion, RenderedFrame, Target, VideoFrame
 
 if TYPE_CHECKING:

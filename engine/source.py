@@ -7,13 +7,13 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from livepuppet.engine import face_topology as ft
 from livepuppet.engine.config import EngineConfig
-from livepuppet.engine.errors import InputError, NoFaceError
-from livepuppet.engine.face_geometry import estimate_pose
-from livepuppet.engine.face_rig import FaceRig
-from livepuppet.engine.tracker import FaceTracker
+from livepuppet.engine.face import topology as ft
+from livepuppet.engine.face.geometry import estimate_pose
+from livepuppet.engine.face.tracker import FaceTracker
+from livepuppet.engine.motion.rig import FaceRig
 from livepuppet.engine.types import NUM_LANDMARKS, FacePose, FaceTrack, VideoFrame
+from livepuppet.errors import InputError, NoFaceError
 from scipy.spatial import Delaunay, cKDTree
 
 MIN_IOD_PX = 12.0  # below this the face is too small to animate

@@ -16,12 +16,12 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from livepuppet.engine.errors import InputError
 from livepuppet.engine.neural.arch import NeuralArch
 from livepuppet.engine.neural.checkpoint import LivePortraitNets, build_networks, save_checkpoint_dir
 from livepuppet.engine.neural.keypoints import KeypointInfo
 from livepuppet.engine.neural.spade_generator import SpadeGenerator
 from livepuppet.engine.neural.warping import WarpingNetwork
+from livepuppet.errors import InputError
 from tqdm import tqdm
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")

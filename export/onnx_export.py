@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from livepuppet.engine.errors import DependencyError
 from livepuppet.engine.neural.checkpoint import LivePortraitNets, feature_size
 from livepuppet.engine.neural.motion_extractor import MOTION_OUTPUT_NAMES, MotionExtractor
 from livepuppet.engine.neural.sampling import Sampler
 from livepuppet.engine.neural.warping import WarpingNetwork
+from livepuppet.errors import DependencyError
 from torch import nn
 from tqdm import tqdm
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from livepuppet.engine.errors import DependencyError, InputError
+from livepuppet.errors import DependencyError, InputError
 from livepuppet.export.onnx_export import MANIFEST
 from tqdm import tqdm
 

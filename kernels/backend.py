@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import numpy as np
-from livepuppet.engine.errors import ConfigError
+from livepuppet.errors import ConfigError
 from livepuppet.kernels import blend, color_convert, grid_sample_3d, mesh_raster, mesh_warp, remap
 from livepuppet.kernels.mesh_raster import Box
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from livepuppet.engine.errors import DependencyError
+from livepuppet.errors import DependencyError
 from livepuppet.kernels.blend import color_match_affine
 from livepuppet.kernels.color_convert import check_even_rgb, check_yuv420
 from livepuppet.kernels.cuda_source import CUDA_SOURCE, KERNEL_NAMES

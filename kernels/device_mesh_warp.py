@@ -1,7 +1,7 @@
 """Per-portrait mesh warp on a device backend: the portrait crop and mesh stay in device memory; per frame
 only the target points and draw order go up and the warped crop comes back, through pinned host buffers.
 
-Used by :class:`livepuppet.engine.mesh_renderer.MeshRenderer` when ``render.device = "cuda"``. With the
+Used by :class:`livepuppet.engine.render.mesh_renderer.MeshRenderer` when ``render.device = "cuda"``. With the
 CPU backend or the CPU emulation of the kernels (NumPy arrays) the same code runs without pinning.
 """
 

@@ -13,10 +13,10 @@ import av
 import numpy as np
 import pytest
 from livepuppet.engine.config import EngineConfig, TrackerConfig
-from livepuppet.engine.expression import FaceFeatures
+from livepuppet.engine.face.expression import FaceFeatures
+from livepuppet.engine.face.tracker import FaceTracker
 from livepuppet.engine.pipeline import Animator, open_portrait
 from livepuppet.engine.source import PreparedSource
-from livepuppet.engine.tracker import FaceTracker
 from livepuppet.engine.types import Expression, HeadMotion, Motion, VideoFrame
 from skimage import data
 

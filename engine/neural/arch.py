@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from livepuppet.engine.errors import InputError
+from livepuppet.errors import InputError
 
 T = TypeVar("T")
 

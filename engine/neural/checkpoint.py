@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from livepuppet.engine.errors import InputError
 from livepuppet.engine.neural.appearance import AppearanceFeatureExtractor
 from livepuppet.engine.neural.arch import NeuralArch, load_arch_json, save_arch_json
 from livepuppet.engine.neural.motion_extractor import MotionExtractor
 from livepuppet.engine.neural.spade_generator import SpadeGenerator
 from livepuppet.engine.neural.stitching import CHECKPOINT_KEYS, RetargetingMlp
 from livepuppet.engine.neural.warping import WarpingNetwork
+from livepuppet.errors import InputError
 from torch import nn
 
 MODEL_JSON = "livepuppet_model.json"

@@ -1,4 +1,4 @@
-"""The neural renderer: same call shape as :class:`~livepuppet.engine.mesh_renderer.MeshRenderer`.
+"""The neural renderer: same call shape as :class:`~livepuppet.engine.render.mesh_renderer.MeshRenderer`.
 
 Per portrait (once): the crop's feature volume and keypoints, its eye/lip opening ratios. Per frame: the
 target's head motion is applied to the source keypoints relative to the source pose (rotation about the
@@ -16,12 +16,12 @@ import numpy as np
 import torch
 from livepuppet.engine.clock import Clock, MonotonicClock
 from livepuppet.engine.config import RenderConfig
-from livepuppet.engine.errors import InputError
 from livepuppet.engine.neural.checkpoint import WHERE_HELP, load_checkpoint_dir
 from livepuppet.engine.neural.keypoints import retarget_eyes, retarget_lips, stitch, transform_keypoints
 from livepuppet.engine.neural.runtime import NeuralRuntime, RuntimeOptions
 from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.types import Target, euler_to_matrix
+from livepuppet.errors import InputError
 
 # MediaPipe face-mesh indices (upper lid, lower lid, corner, corner) per eye and the inner-lip gap / corners.
 _EYE_R = (159, 145, 33, 133)

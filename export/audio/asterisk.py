@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from livepuppet.engine.audio_features import resample
-from livepuppet.engine.errors import DependencyError
-from livepuppet.engine.visemes import VISEME_INDEX, arpabet_to_viseme
+from livepuppet.engine.speech.features import resample
+from livepuppet.engine.speech.visemes import VISEME_INDEX, arpabet_to_viseme
+from livepuppet.errors import DependencyError
 from livepuppet.export.audio.speech_data import Segment, Utterance
 
 SOUNDS_DIR = Path("/usr/share/asterisk/sounds/en_US_f_Allison")

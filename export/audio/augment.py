@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from livepuppet.engine.audio_features import resample
+from livepuppet.engine.speech.features import resample
 from scipy.signal import butter, sosfilt
 
 _TELEPHONE = butter(4, [300.0, 3400.0], btype="bandpass", fs=16_000, output="sos")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from livepuppet.engine.audio_features import HOP, SAMPLE_RATE, SILENCE_VALUE, log_mel, resample
-from livepuppet.engine.visemes import PP, SIL, VISEME_SHAPES
+from livepuppet.engine.speech.features import HOP, SAMPLE_RATE, SILENCE_VALUE, log_mel, resample
+from livepuppet.engine.speech.visemes import PP, SIL, VISEME_SHAPES
 from livepuppet.export.audio.augment import augment
 from livepuppet.export.audio.speech_data import Segment, Utterance
 from scipy.ndimage import gaussian_filter1d

@@ -7,8 +7,8 @@ import ctypes.util
 from dataclasses import dataclass
 
 import numpy as np
-from livepuppet.engine.errors import DependencyError, InputError
-from livepuppet.engine.visemes import VISEME_INDEX, ipa_to_viseme
+from livepuppet.engine.speech.visemes import VISEME_INDEX, ipa_to_viseme
+from livepuppet.errors import DependencyError, InputError
 from livepuppet.export.audio.speech_data import Segment, Utterance
 
 # speak_lib.h constants

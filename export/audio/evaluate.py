@@ -7,9 +7,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from livepuppet.engine.audio_features import SAMPLE_RATE
-from livepuppet.engine.audio_mouth import AudioMouthModel, MouthFrame
-from livepuppet.engine.visemes import COARSE_OF_VISEME, PP, SIL
+from livepuppet.engine.speech.features import SAMPLE_RATE
+from livepuppet.engine.speech.mouth_model import AudioMouthModel, MouthFrame
+from livepuppet.engine.speech.visemes import COARSE_OF_VISEME, PP, SIL
 from livepuppet.export.audio.dataset import frame_visemes, mouth_targets, to_16k
 from livepuppet.export.audio.speech_data import Utterance
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from livepuppet.engine.audio_features import N_MELS
-from livepuppet.engine.visemes import VISEMES
+from livepuppet.engine.speech.features import N_MELS
+from livepuppet.engine.speech.visemes import VISEMES
 from torch import nn
 
 

@@ -86,7 +86,7 @@ def _markdown(f: CardFacts) -> str:
 
 Streaming audio-to-mouth model for livepuppet: 16 kHz mono speech in, one mouth frame per 10 ms out —
 15 Oculus/Meta visemes (`sil PP FF TH DD kk CH SS nn RR aa E I O U`) plus continuous `jaw_open`, `lip_width`,
-`lip_round`, `lip_close` and `voiced`. Runtime: `livepuppet.engine.audio_mouth` (NumPy log-mel + onnxruntime).
+`lip_round`, `lip_close` and `voiced`. Runtime: `livepuppet.engine.speech.mouth_model` (NumPy log-mel + onnxruntime).
 
 ## Architecture
 - Features (NumPy, `engine/audio_features.py`): log of 40 HTK mel bands (60–7600 Hz) of a 25 ms Hann window

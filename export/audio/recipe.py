@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from livepuppet.engine.audio_mouth import AudioMouthModel
-from livepuppet.engine.errors import LivepuppetError
+from livepuppet.engine.speech.mouth_model import AudioMouthModel
+from livepuppet.errors import LivepuppetError
 from livepuppet.export.audio.asterisk import PocketsphinxAligner, prompts_available
 from livepuppet.export.audio.corpus import build_corpus
 from livepuppet.export.audio.dataset import Example, make_example

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 import torch
-from livepuppet.engine.audio_features import N_MELS
-from livepuppet.engine.visemes import VISEMES
+from livepuppet.engine.speech.features import N_MELS
+from livepuppet.engine.speech.visemes import VISEMES
 from livepuppet.export.audio.model import AudioMouthNet, ExportWrapper
 
 OPSET = 17

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from livepuppet.cli.main import main
 from livepuppet.engine.config import EngineConfig
-from livepuppet.engine.expression import FaceFeatures
-from livepuppet.engine.tracker import FaceTracker
+from livepuppet.engine.face.expression import FaceFeatures
+from livepuppet.engine.face.tracker import FaceTracker
 from livepuppet.engine.types import VideoFrame
 from PIL import Image
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 from livepuppet.engine.config import EngineConfig, load_config, parse_override, preset_names
-from livepuppet.engine.errors import ConfigError
+from livepuppet.errors import ConfigError
 
 
 def test_presets_ship_and_load() -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from livepuppet.engine.audio_features import HOP, SAMPLE_RATE
-from livepuppet.engine.audio_mouth import AudioMouthModel
-from livepuppet.engine.visemes import PP, VISEME_INDEX
+from livepuppet.engine.speech.features import HOP, SAMPLE_RATE
+from livepuppet.engine.speech.mouth_model import AudioMouthModel
+from livepuppet.engine.speech.visemes import PP, VISEME_INDEX
 from livepuppet.export.audio.asterisk import PocketsphinxAligner, load_prompts, normalize_text, prompts_available
 from livepuppet.export.audio.corpus import espeak_train
 from livepuppet.export.audio.dataset import frame_visemes, make_example, mouth_targets, sample_batch, to_16k

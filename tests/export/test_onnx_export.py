@@ -9,9 +9,9 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
-from livepuppet.engine.errors import DependencyError, InputError
 from livepuppet.engine.neural.arch import tiny_arch
 from livepuppet.engine.neural.checkpoint import build_networks, save_checkpoint_dir
+from livepuppet.errors import DependencyError, InputError
 from livepuppet.export.onnx_export import export_onnx, graph_specs
 from livepuppet.export.tensorrt_build import import_tensorrt, plan_engines
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from livepuppet.engine.errors import ConfigError, DependencyError
+from livepuppet.errors import ConfigError, DependencyError
 from livepuppet.kernels import blend, color_convert, mesh_raster
 from livepuppet.kernels.backend import get_backend
 from livepuppet.kernels.cuda_source import CUDA_SOURCE, KERNEL_NAMES

@@ -18,9 +18,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 from livepuppet.engine.config import EngineConfig
-from livepuppet.engine.mesh_renderer import MeshRenderer
-from livepuppet.engine.retarget import Retargeter
-from livepuppet.engine.scripted_motion import scripted_motion
+from livepuppet.engine.motion.retarget import Retargeter
+from livepuppet.engine.motion.scripted_motion import scripted_motion
+from livepuppet.engine.render.mesh_renderer import MeshRenderer
 from livepuppet.engine.source import PreparedSource
 from livepuppet.kernels import color_convert, cuda_emulation
 from livepuppet.kernels.blend import feather_blend, feather_mask

@@ -16,7 +16,7 @@ from livepuppet.engine.config import EngineConfig
 from livepuppet.engine.pipeline import Animator
 from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.types import Expression, HeadMotion, Motion
-from livepuppet.streaming.server import create_app
+from livepuppet.streaming.server.app import create_app
 
 DRIVER_FPS = 30
 DRIVER_FRAMES = 60  # a 2 s loop

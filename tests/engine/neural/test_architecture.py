@@ -55,7 +55,7 @@ def test_full_size_forward_gives_published_io_shapes(meta_nets) -> None:
 
 
 def test_unknown_model_config_key_is_an_error(tmp_path: Path) -> None:
-    from livepuppet.engine.errors import InputError
+    from livepuppet.errors import InputError
 
     with pytest.raises(InputError, match="warping_module_params.oops"):
         NeuralArch.from_dict({"warping_module_params": {"oops": 1}})

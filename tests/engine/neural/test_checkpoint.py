@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from livepuppet.engine.errors import InputError
 from livepuppet.engine.neural.arch import tiny_arch
 from livepuppet.engine.neural.checkpoint import (
     MODEL_JSON,
@@ -16,6 +15,7 @@ from livepuppet.engine.neural.checkpoint import (
     load_checkpoint_dir,
     save_checkpoint_dir,
 )
+from livepuppet.errors import InputError
 
 
 @pytest.fixture(scope="module")

@@ -68,7 +68,7 @@ def test_render_is_deterministic_and_batch_equals_singles(prepared, neural_confi
 
 
 def test_neural_without_weights_says_what_to_do(prepared) -> None:
-    from livepuppet.engine.errors import InputError
+    from livepuppet.errors import InputError
 
     cfg = load_config("gpu-quality", ["render.device=cpu"])
     assert cfg.render.renderer == "neural"
@@ -79,7 +79,7 @@ def test_neural_without_weights_says_what_to_do(prepared) -> None:
 
 
 def test_missing_weights_directory_is_an_input_error(prepared, tmp_path: Path) -> None:
-    from livepuppet.engine.errors import InputError
+    from livepuppet.errors import InputError
 
     cfg = load_config(overrides=["render.renderer=neural", f"render.weights={tmp_path / 'none'}"])
     with pytest.raises(InputError, match="appearance_feature_extractor.pth"):

@@ -1,0 +1,1 @@
+"""Face tracking, topology, the canonical face, head pose and expression measures."""

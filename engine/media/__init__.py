@@ -1,0 +1,1 @@
+"""Media files: video, audio and image decoding and encoding (PyAV)."""

@@ -1,0 +1,1 @@
+"""Motion: from tracks (estimator), files and scripts; the per-portrait rig, retargeting and filters."""

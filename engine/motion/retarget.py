@@ -1,0 +1,124 @@
+"""Retargeting: the driver's relative motion applied to the portrait in its own face frame.
+
+Head motion is relative (driver now vs its reference) and applied around the portrait's own pose;
+expression goes through the portrait's rig (``mode = "expression"``: identity-safe, a big-jawed driver
+cannot deform a small-jawed portrait) or as raw normalized landmark deltas (``mode = "landmarks"``).
+Per-region gains and limits, then a One Euro filter. A lost face holds, then eases back to neutral.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from livepuppet.engine.config import RetargetConfig
+from livepuppet.engine.face import topology as ft
+from livepuppet.engine.motion.one_euro import OneEuroFilter
+from livepuppet.engine.motion.rig import uncross
+from livepuppet.engine.source import PreparedSource
+from livepuppet.engine.types import NUM_LANDMARKS, Expression, HeadMotion, Motion, Target, euler_to_matrix
+
+HEAD_PIVOT = np.array([0.0, 0.6, 1.0])  # face-frame units: between the ears, a little low
+_HEAD_FIELDS = ("yaw", "pitch", "roll", "tx", "ty", "scale")
+_EYE_IDX = np.array(sorted(set(ft.EYE_R_UPPER + ft.EYE_R_LOWER + ft.EYE_L_UPPER + ft.EYE_L_LOWER
+                               + ft.EYE_R_UPPER_RING + ft.EYE_L_UPPER_RING + ft.IRIS_R + ft.IRIS_L)))
+_BROW_IDX = np.array(ft.BROW_R + ft.BROW_L)
+_MOUTH_IDX = np.array(sorted(set(ft.LIP_OUTER_UPPER + ft.LIP_OUTER_LOWER + ft.LIP_INNER_UPPER
+                                 + ft.LIP_INNER_LOWER)))
+
+
+def _smoothstep(t: float) -> float:
+    t = min(1.0, max(0.0, t))
+    return t * t * (3.0 - 2.0 * t)
+
+
+class Retargeter:
+    """Per-session state (filter, last motion); cheap to create; not thread-safe."""
+
+    def __init__(self, source: PreparedSource, config: RetargetConfig) -> None:
+        self._source = source
+        self._config = config
+        self._filter = OneEuroFilter(config.filter_min_cutoff, config.filter_beta, config.filter_d_cutoff)
+        self._delta_filter = OneEuroFilter(config.filter_min_cutoff, config.filter_beta, config.filter_d_cutoff)
+        self._last: Motion | None = None
+        self._lost_since_ns: int | None = None
+        gains = np.ones((NUM_LANDMARKS, 1))
+        gains[_MOUTH_IDX] = config.mouth_gain if config.lip_retargeting else 0.0
+        gains[_EYE_IDX] = config.eye_gain if config.eye_retargeting else 0.0
+        gains[_BROW_IDX] = config.brow_gain
+        self._delta_gains = gains
+
+    def reset(self) -> None:
+        self._filter.reset()
+        self._delta_filter.reset()
+        self._last = None
+        self._lost_since_ns = None
+
+    def _resolve(self, motion: Motion) -> Motion:
+        """A usable motion: the input, or while the face is lost, the held one easing to neutral."""
+        if motion.face_found:
+            self._last = motion
+            self._lost_since_ns = None
+            return motion
+        if self._last is None:
+            return Motion(pts=motion.pts, seq=motion.seq)
+        if self._lost_since_ns is None:
+            self._lost_since_ns = motion.pts
+        lost_s = (motion.pts - self._lost_since_ns) / 1e9
+        k = 1.0 - _smoothstep((lost_s - self._config.lost_hold_s) / max(self._config.lost_ease_s, 1e-6))
+        held = self._last
+        head = HeadMotion(*(k * getattr(held.head, f) + (1 - k) * getattr(HeadMotion(), f) for f in _HEAD_FIELDS))
+        neutral = Expression().as_array()
+        expression = Expression.from_array(neutral + k * (held.expression.as_array() - neutral))
+        deltas = None if held.deltas is None else (held.deltas * k).astype(np.float32)
+        return Motion(pts=motion.pts, seq=motion.seq, head=head, expression=expression, deltas=deltas)
+
+    def _limit(self, head: HeadMotion, e: Expression) -> tuple[HeadMotion, Expression]:
+        c = self._config
+        g, tg = c.head_gain, c.translation_gain
+        head = HeadMotion(
+            yaw=float(np.clip(head.yaw * g, -c.max_yaw, c.max_yaw)),
+            pitch=float(np.clip(head.pitch * g, -c.max_pitch, c.max_pitch)),
+            roll=float(np.clip(head.roll * g, -c.max_roll, c.max_roll)),
+            tx=float(np.clip(head.tx * tg, -c.max_translation, c.max_translation)),
+            ty=float(np.clip(head.ty * tg, -c.max_translation, c.max_translation)),
+            scale=float(np.clip(1.0 + (head.scale - 1.0) * tg, 0.7, 1.4)),
+        )
+        eg = c.eye_gain if c.eye_retargeting else 0.0
+        mg = c.mouth_gain if c.lip_retargeting else 0.0
+        e = Expression(
+            eye_open_l=float(np.clip(1.0 + (e.eye_open_l - 1.0) * eg, 0.0, 1.5)),
+            eye_open_r=float(np.clip(1.0 + (e.eye_open_r - 1.0) * eg, 0.0, 1.5)),
+            brow_raise=float(np.clip(e.brow_raise * c.brow_gain, -0.15, 0.3)),
+            mouth_open=float(np.clip(e.mouth_open * mg, -1.0, c.max_mouth_open)),
+            mouth_width=float(np.clip(e.mouth_width * mg, -0.3, 0.4)),
+            mouth_round=float(np.clip(e.mouth_round * mg, 0.0, 1.0)),
+            smile=float(np.clip(e.smile * mg, -0.2, 0.3)),
+            jaw=float(np.clip(e.jaw * mg, -0.1, c.max_mouth_open)),
+            gaze_x=float(np.clip(e.gaze_x * c.gaze_gain, -0.6, 0.6)),
+            gaze_y=float(np.clip(e.gaze_y * c.gaze_gain, -0.5, 0.5)),
+        )
+        return head, e
+
+    def retarget(self, motion: Motion) -> Target:
+        """Motion → target landmarks in the portrait's crop pixels."""
+        m = self._resolve(motion)
+        head, expression = self._limit(m.head, m.expression)
+        t = m.pts / 1e9
+        raw = np.concatenate([[getattr(head, f) for f in _HEAD_FIELDS], expression.as_array()])
+        smooth = self._filter(raw, t)
+        head = HeadMotion(*(float(v) for v in smooth[:6]))
+        expression = Expression.from_array(smooth[6:])
+        src = self._source
+        if self._config.mode == "landmarks" and m.deltas is not None:
+            deltas = self._delta_filter(m.deltas.astype(np.float64), t)
+            face = src.neutral + deltas * self._delta_gains
+            uncross(face)
+        else:
+            face = src.rig.apply(expression)
+        pose = src.pose
+        rotation = euler_to_matrix(head.yaw, head.pitch, head.roll) @ pose.rotation
+        origin = pose.origin + np.array([head.tx, head.ty, 0.0]) * pose.scale
+        # The head turns about a pivot behind the face (near the neck), not about the eyes.
+        local = (face - HEAD_PIVOT) @ rotation.T + HEAD_PIVOT @ pose.rotation.T
+        landmarks = origin + (pose.scale * head.scale) * local
+        return Target(pts=m.pts, seq=m.seq, landmarks=landmarks.astype(np.float32), expression=expression,
+                      head=head)

@@ -1,0 +1,1 @@
+"""Rendering: the mesh renderer, the mouth interior and the compositor."""

@@ -1,0 +1,1 @@
+"""Speech: audio features, the audio→mouth model, prosody, timeline, speech motion and the talking head."""

@@ -1,0 +1,1 @@
+"""Local devices: a camera reader and a virtual-camera sink."""
