@@ -43,6 +43,7 @@ from livepuppet.export.audio.espeak import EspeakSynth, VoiceSettings
 from livepuppet.streaming.av_sync import envelope_lag
 from livepuppet.streaming.clients.talk_client import TalkClient
 from livepuppet.streaming.clients.whip_client import whip_close, whip_connect
+from livepuppet.streaming.protocol import Ready
 from livepuppet.streaming.server.app import STATE_KEY, create_app
 from livepuppet.streaming.server.ice import restrict_host_addresses
 from skimage import data
@@ -90,10 +91,10 @@ def lip_gaps(tracker: FaceTracker, frames: list) -> list[tuple[float, float]]:  
 
 async def frames_mode(audio_port: int, pcm: np.ndarray) -> float:
     async with TalkClient(f"ws://127.0.0.1:{audio_port}/talk") as c:
-        await c.wait_for(lambda t: t.of_type("ready"))
+        await c.wait_for(lambda t: t.of_type(Ready))
         await c.start(RATE)
         sent = await c.send_audio(pcm, RATE, realtime=True)
-        await c.send_json({"type": "end"})
+        await c.end()
         await c.wait_for(lambda t: len(t.frames) > 0, 10)
         return (c.transcript.frames[0].arrived_ns - sent[0]) / 1e6
 
@@ -103,19 +104,19 @@ async def webrtc_mode(base: str, audio_port: int, pcm: np.ndarray, tracker: Face
     session = await whip_connect(base, None, mode="talk", audio=True)
     await asyncio.wait_for(session.first_frame.wait(), 20)
     async with TalkClient(f"ws://127.0.0.1:{audio_port}/talk?session={session.session_id}") as c:
-        await c.wait_for(lambda t: t.of_type("ready"))
+        await c.wait_for(lambda t: t.of_type(Ready))
         await c.start(RATE)
         await asyncio.sleep(0.6)
         idle_end = clock.now_ns()
         sent = await c.send_audio(pcm, RATE, realtime=True)
-        await c.send_json({"type": "end"})
+        await c.end()
         await asyncio.sleep(1.0)
         speech_start_ms = float(session_info(base, session.session_id)["speech_start_ms"])
         # Barge-in: queue a lot of speech at once, interrupt while it plays.
         await c.send_audio(np.tile(pcm, 2), RATE, chunk_s=0.5)
         await asyncio.sleep(1.2)
         interrupted = clock.now_ns()
-        await c.send_json({"type": "interrupt"})
+        await c.interrupt()
         await asyncio.sleep(1.0)
         interrupt_ms = float(session_info(base, session.session_id)["interrupt_ms"])
     await whip_close(base, session)

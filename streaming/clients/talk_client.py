@@ -4,35 +4,45 @@ in frames mode, the talking-head frames. For TTS pipelines, tests and the benchm
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from livepuppet.engine.clock import Clock, MonotonicClock
-from livepuppet.streaming.server.talk_ws import parse_frame_message
+from livepuppet.streaming.protocol import (
+    ClientMessage,
+    End,
+    FrameHeader,
+    Interrupt,
+    ServerEvent,
+    Start,
+    encode_client_message,
+    parse_event,
+)
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+E = TypeVar("E")
 
-@dataclass
+
+@dataclass(frozen=True, slots=True)
 class TalkFrame:
     seq: int
     epoch: int
-    t: float  # speech time the frame shows (s)
+    t: float  # the frame's start on the speech timeline (s)
     jpeg: bytes
     arrived_ns: int
 
 
 @dataclass
 class TalkTranscript:
-    """Everything the server sent, with arrival times (ns on the client's clock)."""
+    """Everything the server sent, typed, with arrival times (ns on the client's clock)."""
 
-    events: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    events: list[tuple[int, ServerEvent]] = field(default_factory=list)
     frames: list[TalkFrame] = field(default_factory=list)
 
-    def of_type(self, kind: str) -> list[dict[str, Any]]:
-        return [e for _, e in self.events if e.get("type") == kind]
+    def of_type(self, kind: type[E]) -> list[E]:
+        return [e for _, e in self.events if isinstance(e, kind)]
 
 
 class TalkClient:
@@ -66,24 +76,30 @@ class TalkClient:
             async for message in self._ws:
                 now = self._clock.now_ns()
                 if isinstance(message, bytes):
-                    seq, epoch, t, jpeg = parse_frame_message(message)
-                    self.transcript.frames.append(TalkFrame(seq, epoch, t, jpeg, now))
+                    header, jpeg = FrameHeader.unpack(message)
+                    self.transcript.frames.append(TalkFrame(header.seq, header.epoch, header.t, jpeg, now))
                 else:
-                    self.transcript.events.append((now, json.loads(message)))
+                    self.transcript.events.append((now, parse_event(message)))
                 self._new_event.set()
         except ConnectionClosed:  # the connection ended abnormally; closed_code tells how
             self._new_event.set()
 
-    async def send_json(self, message: dict[str, Any]) -> None:
-        assert self._ws is not None
-        await self._ws.send(json.dumps(message))
+    async def send(self, message: ClientMessage) -> None:
+        """One control message (:class:`Start`, :class:`End`, :class:`Interrupt`, :class:`SetEmotion`)."""
+        await self.send_raw(encode_client_message(message))
 
     async def send_raw(self, data: bytes | str) -> None:
         assert self._ws is not None
         await self._ws.send(data)
 
     async def start(self, sample_rate: int) -> None:
-        await self.send_json({"type": "start", "sample_rate": sample_rate, "format": "pcm16"})
+        await self.send(Start(sample_rate=sample_rate))
+
+    async def end(self) -> None:
+        await self.send(End())
+
+    async def interrupt(self) -> None:
+        await self.send(Interrupt())
 
     async def send_audio(self, pcm: np.ndarray, sample_rate: int, chunk_s: float = 0.02,
                          realtime: bool = False) -> list[int]:

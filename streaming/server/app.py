@@ -23,8 +23,10 @@ from livepuppet.errors import ConfigError, DependencyError, InputError, NoFaceEr
 from livepuppet.streaming.server.controls import Controls
 from livepuppet.streaming.server.metrics import ServerMetrics
 from livepuppet.streaming.server.portraits import PortraitStore, UnknownPortrait
-from livepuppet.streaming.server.session import BadOffer, SessionLimit, SessionManager, UnknownSession
+from livepuppet.streaming.server.resources import EngineResources
+from livepuppet.streaming.server.session_manager import SessionLimit, SessionManager, UnknownSession
 from livepuppet.streaming.server.talk_ws import TalkServer
+from livepuppet.streaming.server.webrtc import BadOffer, apply_process_settings
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ class ServerState:
     clock: Clock
     metrics: ServerMetrics
     portraits: PortraitStore
+    resources: EngineResources
     sessions: SessionManager
     talk: TalkServer
     audio_port: int = 0
@@ -130,7 +133,7 @@ def _static_response(name: str) -> web.Response:
 async def healthz(request: web.Request) -> web.StreamResponse:
     state = _state(request)
     return web.json_response({"status": "ok", "sessions": state.sessions.count,
-                              "engine_jobs": state.sessions.worker.job_count})
+                              "engine_jobs": state.resources.worker.job_count})
 
 
 async def metrics_page(request: web.Request) -> web.StreamResponse:
@@ -233,8 +236,9 @@ async def whep_delete(request: web.Request) -> web.StreamResponse:
 
 
 async def session_info(request: web.Request) -> web.StreamResponse:
-    session = _state(request).sessions.get(request.match_info["id"])
-    return web.json_response(dataclasses.asdict(session.info()))
+    state = _state(request)
+    session = state.sessions.get(request.match_info["id"])
+    return web.json_response(dataclasses.asdict(session.info(state.clock.now_ns())))
 
 
 async def session_controls(request: web.Request) -> web.StreamResponse:
@@ -243,11 +247,7 @@ async def session_controls(request: web.Request) -> web.StreamResponse:
         data: Any = await request.json()
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"controls must be JSON: {exc}") from exc
-    controls = Controls.parse(data)
-    control = getattr(session.job, "control", None)
-    if control is None:
-        raise InputError(f"a {session.kind} session has no controls")
-    control(controls)
+    session.job.control(Controls.parse(data))
     return web.json_response({"ok": True})
 
 
@@ -257,13 +257,16 @@ def create_app(config: EngineConfig, portrait: np.ndarray, portrait_name: str = 
     clock = clock or MonotonicClock()
     metrics = ServerMetrics.create()
     portraits = PortraitStore(config, config.server.max_portraits)
-    sessions = SessionManager(config, clock, metrics)
-    state = ServerState(config=config, clock=clock, metrics=metrics, portraits=portraits, sessions=sessions,
-                        talk=TalkServer(config, sessions, portraits, metrics))
+    resources = EngineResources(config)
+    sessions = SessionManager(config, clock, metrics, resources)
+    state = ServerState(config=config, clock=clock, metrics=metrics, portraits=portraits, resources=resources,
+                        sessions=sessions, talk=TalkServer(config, clock, sessions, portraits, metrics))
     app = web.Application(middlewares=[guard], client_max_size=config.server.max_upload_bytes)
     app[STATE_KEY] = state
 
     async def on_startup(app: web.Application) -> None:
+        apply_process_settings(config.server)
+        state.resources.start()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, lambda: state.portraits.add(portrait, portrait_name, "default",
                                                                      pinned=True))
@@ -273,6 +276,7 @@ def create_app(config: EngineConfig, portrait: np.ndarray, portrait_name: str = 
     async def on_cleanup(app: web.Application) -> None:
         await state.talk.aclose()
         await state.sessions.aclose()
+        await state.resources.aclose()
 
     app.on_startup.append(on_startup)
     app.on_cleanup.append(on_cleanup)

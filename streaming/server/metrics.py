@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 # Per-stage latency buckets (seconds): 1 ms .. 1 s, dense where real-time frames live.
 LATENCY_BUCKETS = (0.001, 0.002, 0.004, 0.006, 0.008, 0.010, 0.015, 0.020, 0.030, 0.040, 0.060, 0.080, 0.120,
                    0.200, 0.500, 1.0)
-STAGES = ("queue", "track", "retarget", "render", "engine", "server")
+
+
+class Stage(str, Enum):
+    """The stage labels of ``livepuppet_stage_seconds``: one meaning each, whatever the session kind."""
+
+    QUEUE = "queue"  # input frame received → taken by the engine
+    TRACK = "track"  # face tracking + motion estimate of one driver frame
+    RETARGET = "retarget"  # motion → target landmarks
+    RENDER = "render"  # the renderer alone (mesh warp or neural), one frame
+    ENCODE = "encode"  # frame → JPEG (frames mode)
+    ENGINE = "engine"  # one whole engine step of a session (everything above it did)
+    SERVER = "server"  # input received (or talk frame due) → output frame handed to the encoder
+
 
 
 @dataclass(frozen=True)
@@ -55,8 +68,8 @@ class ServerMetrics:
             audio_chunks=Counter("livepuppet_audio_chunks", "Audio chunks received over WebSocket", registry=r),
         )
 
-    def observe_stage(self, stage: str, seconds: float) -> None:
-        self.stage_seconds.labels(stage).observe(max(0.0, seconds))
+    def observe_stage(self, stage: Stage, seconds: float) -> None:
+        self.stage_seconds.labels(stage.value).observe(max(0.0, seconds))
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -1,14 +1,14 @@
-"""Audio-driven sessions on the engine thread.
+"""Audio-driven engine jobs: thin consumers of the talking-head generator.
 
-``TalkJob`` (WebRTC output): one frame per tick of the output cadence, showing the mouth at the audio
-playout cursor, so picture and sound leave together; idle life (blinks, sway) when nothing is said.
-``FramesTalkJob`` (WebSocket output): one JPEG per 1/fps of received speech, as fast as audio arrives
-(a TTS may be faster than real time), each stamped with its speech time.
+``TalkJob`` (WebRTC output): at each tick of the output cadence (event loop) the generator plans a frame;
+its audio (or silence) goes straight to the playout buffer of the WebRTC audio track, and the picture is
+rendered on an engine thread, showing what will be heard while it is on screen.
+``FramesJob`` (WebSocket frames mode): speech frames rendered as soon as their audio is there (a TTS may be
+faster than real time), encoded to JPEG and sent with their speech time.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable
 from fractions import Fraction
@@ -16,97 +16,100 @@ from fractions import Fraction
 import av
 import numpy as np
 from livepuppet.engine.clock import Clock
-from livepuppet.engine.speech.talking_head import TalkingHead
-from livepuppet.streaming.frame_ring import FrameRing, RingFanout, RingStats
+from livepuppet.engine.speech.generator import TalkingHeadGenerator, TalkPlan, TalkSegmentEnd
+from livepuppet.streaming.protocol import FrameHeader, ServerEvent, Speaking
 from livepuppet.streaming.server.audio_playout import AudioPlayout
-from livepuppet.streaming.server.metrics import ServerMetrics
-from livepuppet.streaming.server.puppet_job import JobStats
-
-log = logging.getLogger(__name__)
+from livepuppet.streaming.server.engine_job import EngineJob
+from livepuppet.streaming.server.metrics import ServerMetrics, Stage
 
 EMA = 0.2
-AUDIO_FRAME_CENTRE_S = 0.01  # the 20 ms audio packet just handed out is centred 10 ms before the cursor
-MAX_FRAMES_IN_FLIGHT = 8  # frames-mode JPEGs rendered but not yet sent (backpressure on a slow client)
+PACKET_S = 0.02  # the WebRTC audio track sends 20 ms packets
+MAX_FRAMES_IN_FLIGHT = 8  # frames-mode JPEGs sent but not yet written to the socket (a slow client)
+
+EventSink = Callable[[ServerEvent], None]
 
 
-class TalkJob:
-    """Renders the talking head at the output cadence; :meth:`tick` (event loop) asks for a frame."""
+class _SpeakingState:
+    """Turns frames and segment ends, in emission order, into speaking on/off events."""
 
-    def __init__(self, name: str, head: TalkingHead, playout: AudioPlayout, clock: Clock,
+    def __init__(self) -> None:
+        self.speaking = False
+
+    def events(self, before: tuple[TalkSegmentEnd, ...], speech_t: float | None, t: float,
+               after: TalkSegmentEnd | None) -> list[Speaking]:
+        out: list[Speaking] = []
+        if before and self.speaking:
+            self.speaking = False
+            out.append(Speaking(state=False, t=round(before[-1].t, 3)))
+        if speech_t is not None and not self.speaking:
+            self.speaking = True
+            out.append(Speaking(state=True, t=round(t, 3)))
+        if after is not None and self.speaking:
+            self.speaking = False
+            out.append(Speaking(state=False, t=round(after.t, 3)))
+        return out
+
+
+class TalkJob(EngineJob):
+    """A WebRTC talking head. :meth:`tick` (event loop) plans a frame and hands its audio to ``playout``;
+    the engine renders the newest plan (latest wins: a late engine skips frames, never the audio)."""
+
+    kind = "talk"
+
+    def __init__(self, name: str, generator: TalkingHeadGenerator, playout: AudioPlayout, clock: Clock,
                  metrics: ServerMetrics) -> None:
-        self.name = name
-        self.head = head
+        super().__init__(name, clock, metrics)
+        self.generator = generator
         self.playout = playout
-        self.stats = JobStats()
-        self.failed = False
-        self._clock = clock
-        self._metrics = metrics
-        self._t0 = clock.now_ns()
-        self._outputs = RingFanout()
-        self._tick = threading.Event()
-        self._seq = 0
-        self._render_s = 0.025  # running estimate of render time: the frame will leave this much later
-        self._was_speaking = False
-        self._interrupted_ns: int | None = None
-
-    def mark_interrupt(self) -> None:
-        """An interrupt was received now (for the interrupt → idle-frame figure)."""
-        self._interrupted_ns = self._clock.now_ns()
-
-    def add_output(self, ring: FrameRing) -> None:
-        self._outputs.add(ring)
-
-    def remove_output(self, ring: FrameRing) -> None:
-        self._outputs.remove(ring)
-
-    def input_stats(self) -> RingStats:
-        return RingStats()
-
-    def close_input(self) -> None:
-        self.playout.clear()
+        self.on_event: EventSink | None = None  # the attached WebSocket (called on the event loop)
+        self._lock = threading.Lock()
+        self._plan: TalkPlan | None = None
+        self._render_s = 0.025  # running estimate of render time: a frame reaches the encoder this much later
+        self._speaking = _SpeakingState()
+        self.skipped = 0
 
     def tick(self) -> None:
-        self._tick.set()
+        """Plan the frame due now (event loop). The frame will show the speech heard when it is on screen:
+        its audio waits ``playout.queued_s`` plus half a packet, the picture about one render time."""
+        audio_delay = self.playout.queued_s + PACKET_S / 2
+        plan = self.generator.advance(True, display_offset_s=self._render_s - audio_delay)
+        rate, fps = self.generator.audio_rate, self.generator.fps
+        if plan.audio is not None:
+            self.playout.push(plan.audio.pcm)
+        else:  # silence keeps the audio stream's timeline continuous between utterances
+            self.playout.push(np.zeros(round((plan.seq + 1) * rate / fps) - round(plan.seq * rate / fps), np.float32))
+        for event in self._speaking.events(plan.before, plan.speech_t, plan.t, plan.after):
+            if self.on_event is not None:
+                self.on_event(event)
+        with self._lock:
+            if self._plan is not None:
+                self.skipped += 1
+            self._plan = plan
 
-    def pending(self) -> bool:
-        return self._tick.is_set() and not self.failed
+    def _has_work(self) -> bool:
+        return self._plan is not None
 
-    def speech_time(self) -> float | None:
-        """Speech instant the next frame must show: where playback will be when the frame goes out."""
-        if not self.playout.playing:  # before the pre-roll is reached the sound has not started either
-            return None
-        return max(0.0, self.playout.cursor_s - AUDIO_FRAME_CENTRE_S + self._render_s)
-
-    def step(self) -> None:
-        self._tick.clear()
-        start = self._clock.now_ns()
-        speech_t = self.speech_time()
-        try:
-            out = self.head.render(speech_t, (start - self._t0) / 1e9, self._seq)
-        except Exception as exc:  # a failing frame is dropped and counted; the stream repeats the last one
-            self.stats.errors += 1
-            self.stats.last_error = f"{type(exc).__name__}: {exc}"
-            self._metrics.engine_errors.inc()
-            log.warning("talk session %s: frame dropped: %s", self.name, self.stats.last_error)
-            return
+    def _run(self, start_ns: int) -> bool:
+        with self._lock:
+            plan, self._plan = self._plan, None
+        if plan is None:
+            return False
+        step = self.generator.render(plan)
         done = self._clock.now_ns()
-        self._render_s += EMA * ((done - start) / 1e9 - self._render_s)
-        self._outputs.write(out.crop.pixels, start, self._seq, (("tick", start), ("engine_done", done)))
-        self._seq += 1
-        self.stats.frames_out += 1
-        self.stats.engine_ms.append((done - start) / 1e6)
-        self.stats.out_times_ns.append(done)
-        self._metrics.observe_stage("render", (done - start) / 1e9)
-        arrived = self.playout.speech_arrived_ns
-        if speech_t is not None and not self._was_speaking and arrived is not None:
-            self.stats.speech_start_ms = (done - arrived) / 1e6
-        if speech_t is None and self._interrupted_ns is not None:
-            self.stats.interrupt_ms = (done - self._interrupted_ns) / 1e6
-            self._interrupted_ns = None
-        self._was_speaking = speech_t is not None
+        self._render_s += EMA * ((done - start_ns) / 1e9 - self._render_s)
+        self._publish(step.video.pixels, start_ns, step.video.seq, (("tick", start_ns), ("engine_done", done)))
+        self._metrics.observe_stage(Stage.RENDER, (done - start_ns) / 1e9)
+        self.stats.speech_start_ms = self.generator.stats.speech_start_ms
+        self.stats.interrupt_ms = self.generator.stats.interrupt_ms
+        return True
 
-    def close(self) -> None:
-        """Nothing native to free (the renderer is NumPy/OpenCV only)."""
+    def interrupt(self) -> None:
+        """Barge-in: the generator drops queued speech, the playout what it had buffered (≤ one slice)."""
+        self.generator.clear_buffer()
+        self.playout.clear()
+
+    def close_input(self) -> None:
+        self.interrupt()
 
 
 class JpegEncoder:
@@ -124,74 +127,54 @@ class JpegEncoder:
         return b"".join(bytes(p) for p in self._codec.encode(frame))  # type: ignore[attr-defined]
 
 
-class FramesTalkJob:
-    """Frames mode: renders speech time i/fps as soon as audio (plus the model's look-ahead) covers it."""
+FrameSink = Callable[[FrameHeader, bytes], None]
 
-    def __init__(self, name: str, head: TalkingHead, fps: float, size: int, clock: Clock, metrics: ServerMetrics,
-                 send: Callable[[int, float, int, bytes], None]) -> None:
-        self.name = name
-        self.head = head
-        self.stats = JobStats()
-        self.failed = False
-        self._fps = fps
-        self._clock = clock
-        self._metrics = metrics
-        self._send = send  # (seq, speech time s, epoch, jpeg) → the WebSocket (thread-safe)
+
+class FramesJob(EngineJob):
+    """Frames mode: each speech frame as soon as the audio (plus the model's look-ahead) covers it, as a
+    JPEG stamped with its speech time. ``send`` and ``on_event`` are called on the engine thread and must be
+    thread-safe; the sender calls :meth:`sent` once a frame has left, which bounds frames in flight."""
+
+    kind = "frames"
+
+    def __init__(self, name: str, generator: TalkingHeadGenerator, size: int, clock: Clock,
+                 metrics: ServerMetrics, send: FrameSink, on_event: EventSink) -> None:
+        super().__init__(name, clock, metrics)
+        self.generator = generator
         self._jpeg = JpegEncoder(size, size)
+        self._send = send
+        self._on_event = on_event
+        self._speaking = _SpeakingState()
+        self._in_flight = 0
         self._lock = threading.Lock()
-        self._index = 0  # next frame on the current epoch's speech timeline
-        self._seq = 0
-        self._epoch = 0
-        self._ended_at: float | None = None  # speech time when the client said "end"
-        self.in_flight = 0
-
-    def input_stats(self) -> RingStats:
-        return RingStats()
-
-    def mark_end(self) -> None:
-        with self._lock:
-            self._ended_at = self.head.received_s
-
-    def interrupt(self) -> None:
-        """Drop unrendered speech; a new epoch (speech time 0) starts."""
-        with self._lock:
-            self._index = 0
-            self._epoch += 1
-            self._ended_at = None
 
     def sent(self) -> None:
         with self._lock:
-            self.in_flight -= 1
+            self._in_flight -= 1
 
-    def _next_time(self) -> float | None:
-        t = self._index / self._fps
-        ready_until = self.head.timeline.mouth_until
-        if t + self.head.lookahead_s <= ready_until or (self._ended_at is not None and t < self._ended_at):
-            return t
-        return None
-
-    def pending(self) -> bool:
+    def _has_work(self) -> bool:
         with self._lock:
-            return not self.failed and self.in_flight < MAX_FRAMES_IN_FLIGHT and self._next_time() is not None
+            if self._in_flight >= MAX_FRAMES_IN_FLIGHT:
+                return False
+        return self.generator.ready()
 
-    def step(self) -> None:
+    def _run(self, start_ns: int) -> bool:
+        step = self.generator.next_step(idle=False)
+        if step is None:
+            self._emit(tuple(self.generator.pop_ends()), None, 0.0, None)
+            return False
+        t_render = self._clock.now_ns()
+        jpeg = self._jpeg.encode(step.video.pixels)
+        self._metrics.observe_stage(Stage.RENDER, (t_render - start_ns) / 1e9)
+        self._metrics.observe_stage(Stage.ENCODE, (self._clock.now_ns() - t_render) / 1e9)
         with self._lock:
-            t = self._next_time()
-            if t is None:
-                return
-            seq, epoch = self._seq, self._epoch
-            self._index += 1
-            self._seq += 1
-            self.in_flight += 1
-        start = self._clock.now_ns()
-        out = self.head.render(t, t, seq)
-        jpeg = self._jpeg.encode(out.crop.pixels)
-        done = self._clock.now_ns()
-        self.stats.frames_out += 1
-        self.stats.engine_ms.append((done - start) / 1e6)
-        self.stats.out_times_ns.append(done)
-        self._metrics.observe_stage("render", (done - start) / 1e9)
-        self._send(seq, t, epoch, jpeg)
+            self._in_flight += 1
+        self._emit(step.before, step.video.speech_t, step.video.t, None)
+        self._send(FrameHeader(seq=step.video.seq, epoch=step.video.epoch, t=step.video.t), jpeg)
+        self._emit((), None, step.video.t, step.after)
+        return True
 
-    def close(self) -> None:
-        """Nothing native to free."""
+    def _emit(self, before: tuple[TalkSegmentEnd, ...], speech_t: float | None, t: float,
+              after: TalkSegmentEnd | None) -> None:
+        for event in self._speaking.events(before, speech_t, t, after):
+            self._on_event(event)

@@ -1,37 +1,60 @@
-"""The audio WebSocket (``websockets``): speech in, talking head out. Protocol: docs/protocol.md.
+"""The audio WebSocket (``websockets``): speech in, talking head out. Protocol: docs/protocol.md, wire
+records in :mod:`livepuppet.streaming.protocol`.
 
-Two outputs: attach to a WebRTC talk session (``/talk?session=ID``; video and the same audio go back
-over WebRTC, in sync), or frames mode (``/talk``, no session; JPEG frames stamped with their speech time
-come back over this socket). Every protocol mistake is answered with an ``error`` event and the socket
-stays usable; only a message over the size limit closes it (code 1009).
+Two outputs: attach to a WebRTC talk session (``/talk?session=ID``; video and the same audio go back over
+WebRTC, in sync), or frames mode (``/talk``, no session; a frames session is opened and JPEG frames
+stamped with their speech time come back over this socket). Both feed the session's talking-head
+generator. Every protocol mistake is answered with an ``error`` event and the socket stays usable; only
+a message over the size limit closes it (code 1009). When the session ends, the socket gets ``ended``
+and is closed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import logging
-import struct
 import urllib.parse
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
 import numpy as np
-from livepuppet.engine.config import EMOTIONS, EngineConfig
-from livepuppet.engine.speech.mouth_model import SAMPLE_RATE, VISEMES, MouthFrame
-from livepuppet.engine.speech.resampler import StreamingResampler
-from livepuppet.engine.speech.talking_head import TalkingHead
-from livepuppet.errors import InputError, LivepuppetError
-from livepuppet.streaming.server.audio_playout import BufferFull
+from livepuppet.engine.clock import Clock
+from livepuppet.engine.config import EngineConfig
+from livepuppet.engine.speech.generator import SEGMENT_END, AudioChunk, BufferFull, TalkingHeadGenerator
+from livepuppet.engine.speech.mouth_model import MouthFrame
+from livepuppet.engine.speech.visemes import VISEMES
+from livepuppet.errors import LivepuppetError
+from livepuppet.streaming.protocol import (
+    CLOSE_BUSY,
+    CLOSE_ENDED,
+    CLOSE_REFUSED,
+    MAX_MESSAGE_BYTES,
+    End,
+    Ended,
+    Error,
+    FrameHeader,
+    Interrupt,
+    Interrupted,
+    Mouth,
+    MouthShape,
+    ProtocolError,
+    Ready,
+    ServerEvent,
+    SetEmotion,
+    Start,
+    Started,
+    encode_event,
+    parse_client_message,
+    pcm16_audio,
+)
 from livepuppet.streaming.server.metrics import ServerMetrics
 from livepuppet.streaming.server.portraits import PortraitStore
-from livepuppet.streaming.server.session import SessionLimit, SessionManager
-from livepuppet.streaming.server.talk_job import FramesTalkJob, TalkJob
-from livepuppet.streaming.server.tracks import AUDIO_RATE
+from livepuppet.streaming.server.session import RtcSession, Session
+from livepuppet.streaming.server.session_manager import SessionLimit, SessionManager, UnknownSession
+from livepuppet.streaming.server.talk_job import FramesJob, TalkJob
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -39,63 +62,34 @@ from websockets.http11 import Request, Response
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
-MAX_MESSAGE_BYTES = 1 << 20  # one binary message: ≈ 10 s of 48 kHz PCM16; larger closes the socket (1009)
-FRAME_MAGIC = b"LPF1"
-FRAME_HEADER = struct.Struct("<4sIIQ")  # magic, seq, epoch, speech time in µs; the JPEG follows
-
-
-def frame_message(seq: int, epoch: int, t: float, jpeg: bytes) -> bytes:
-    return FRAME_HEADER.pack(FRAME_MAGIC, seq, epoch, int(round(t * 1e6))) + jpeg
-
-
-def parse_frame_message(data: bytes) -> tuple[int, int, float, bytes]:
-    """(seq, epoch, speech time s, JPEG) of a frames-mode binary message."""
-    magic, seq, epoch, t_us = FRAME_HEADER.unpack_from(data)
-    if magic != FRAME_MAGIC:
-        raise ValueError("not a livepuppet frame message")
-    return seq, epoch, t_us / 1e6, data[FRAME_HEADER.size:]
-
-
-class ProtocolError(InputError):
-    """A client broke the protocol; ``code`` is sent in the error event."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
 
 @dataclass
 class TalkState:
-    """One WebSocket connection's audio state."""
+    """One WebSocket connection: the session it feeds and the audio format it declared."""
 
-    head: TalkingHead
-    job: TalkJob | FramesTalkJob
+    session: Session
+    generator: TalkingHeadGenerator
+    attached: bool  # fed a WebRTC talk session (else: its own frames session)
     rate: int = 0
-    to_model: StreamingResampler | None = None
-    to_playout: StreamingResampler | None = None
-    session_id: str = ""  # the WebRTC session fed (empty in frames mode)
-    chunks: int = 0
-    speaking: bool = False
-    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    forget: Callable[[], None] = lambda: None  # drops the session's end listener
 
 
-def _mouth_event(frames: list[MouthFrame]) -> str:
-    return json.dumps({"type": "mouth", "frames": [
-        {"t": round(f.t, 3), "viseme": VISEMES[f.viseme], "jaw": round(f.jaw_open, 3), "close": round(f.lip_close, 3),
-         "width": round(f.lip_width, 3), "round": round(f.lip_round, 3)} for f in frames]})
+def _mouth_event(frames: list[MouthFrame]) -> Mouth:
+    return Mouth(frames=tuple(MouthShape(t=round(f.t, 3), viseme=VISEMES[f.viseme], jaw=round(f.jaw_open, 3),
+                                         close=round(f.lip_close, 3), width=round(f.lip_width, 3),
+                                         round=round(f.lip_round, 3)) for f in frames))
 
 
 class TalkServer:
     """The WebSocket endpoint, sharing the HTTP server's sessions, portraits, metrics and limits."""
 
-    def __init__(self, config: EngineConfig, sessions: SessionManager, portraits: PortraitStore,
+    def __init__(self, config: EngineConfig, clock: Clock, sessions: SessionManager, portraits: PortraitStore,
                  metrics: ServerMetrics) -> None:
         self._config = config
+        self._clock = clock
         self._sessions = sessions
         self._portraits = portraits
         self._metrics = metrics
-        self._ingest = ThreadPoolExecutor(max_workers=2, thread_name_prefix="livepuppet-audio")
         self._server: Server | None = None
         self._attached: set[str] = set()
 
@@ -109,7 +103,6 @@ class TalkServer:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
-        self._ingest.shutdown(wait=True)
 
     def _check_request(self, connection: ServerConnection, request: Request) -> Response | None:
         """Path, token (``?token=`` from browsers, or the Authorization header) and origin."""
@@ -143,180 +136,144 @@ class TalkServer:
         try:
             state = await self._open(query, connection, send)
         except LivepuppetError as exc:
-            code = "busy" if isinstance(exc, SessionLimit) else getattr(exc, "code", "bad_request")
-            await send.json({"type": "error", "code": code, "message": str(exc)})
-            await connection.close(4400 if code != "busy" else 4503, code)
+            busy = isinstance(exc, SessionLimit)
+            code = "busy" if busy else "bad_session" if isinstance(exc, UnknownSession) else \
+                getattr(exc, "code", "bad_request")
+            await send.event(Error(code=code, message=str(exc)))
+            await connection.close(CLOSE_BUSY if busy else CLOSE_REFUSED, code)
             return
         try:
-            await send.json({"type": "ready", "output": "webrtc" if isinstance(state.job, TalkJob) else "frames",
-                             "fps": self._fps(state), "sample_rates": list(SAMPLE_RATES),
-                             "lookahead_ms": round(state.head.lookahead_s * 1000)})
+            await send.event(Ready(output="webrtc" if state.attached else "frames", fps=state.generator.fps,
+                                   session=state.session.id, lookahead_ms=round(state.generator.lookahead_s * 1000)))
             async for message in connection:
+                self._sessions.touch(state.session)
                 try:
                     if isinstance(message, bytes):
                         await self._audio(state, message, send)
                     else:
-                        await self._control(state, message, send)
+                        await self._control(state, parse_client_message(message), send)
                 except ProtocolError as exc:
-                    await send.json({"type": "error", "code": exc.code, "message": str(exc)})
+                    await send.event(Error(code=exc.code, message=str(exc)))
         except ConnectionClosed:
             pass
         finally:
             await self._close(state)
 
-    def _fps(self, state: TalkState) -> float:
-        return self._config.server.fps if isinstance(state.job, TalkJob) else self._config.speech.fps
-
     async def _open(self, query: dict[str, list[str]], connection: ServerConnection, send: _Sender) -> TalkState:
+        loop = asyncio.get_running_loop()
         session_id = query.get("session", [""])[0]
         if session_id:
             session = self._sessions.get(session_id)
-            if not isinstance(session.job, TalkJob):
+            if not isinstance(session, RtcSession) or not isinstance(session.job, TalkJob):
                 raise ProtocolError("bad_session", f"session {session_id[:6]}… is a {session.kind} session, not talk")
             if session_id in self._attached:
                 raise ProtocolError("bad_session", "another WebSocket already feeds this session")
             self._attached.add(session_id)
-            state = TalkState(head=session.job.head, job=session.job, session_id=session_id)
-            state.tasks.add(asyncio.ensure_future(self._watch_speaking(state, send)))
-            return state
-        portrait_id = query.get("portrait", [""])[0]
-        portrait = self._portraits.get(portrait_id) if portrait_id else self._portraits.default
-        loop = asyncio.get_running_loop()
-        job = await self._sessions.open_frames_session(
-            portrait, lambda seq, t, epoch, jpeg: loop.call_soon_threadsafe(send.frame, seq, t, epoch, jpeg))
-        send.on_frame_sent = job.sent
-        return TalkState(head=job.head, job=job)
+            session.job.on_event = send.event_soon
+            state = TalkState(session=session, generator=session.job.generator, attached=True)
+        else:
+            portrait_id = query.get("portrait", [""])[0]
+            portrait = self._portraits.get(portrait_id) if portrait_id else self._portraits.default
+            frames = await self._sessions.open_frames(
+                portrait, lambda header, jpeg: loop.call_soon_threadsafe(send.frame, header, jpeg),
+                lambda event: loop.call_soon_threadsafe(send.event_soon, event))
+            assert isinstance(frames.job, FramesJob)
+            send.on_frame_sent = frames.job.sent
+            state = TalkState(session=frames, generator=frames.job.generator, attached=False)
+
+        async def ended(reason: str) -> None:
+            await send.event(Ended(reason=reason))
+            await connection.close(CLOSE_ENDED, f"session {reason}")
+
+        state.forget = state.session.on_end(ended)
+        return state
 
     async def _close(self, state: TalkState) -> None:
-        for task in state.tasks:
-            task.cancel()
-        await asyncio.gather(*state.tasks, return_exceptions=True)
-        if isinstance(state.job, TalkJob):
-            state.job.playout.end()
-            self._attached.discard(state.session_id)
+        state.forget()
+        if state.attached:
+            job = state.session.job
+            if isinstance(job, TalkJob):
+                job.on_event = None
+            self._attached.discard(state.session.id)
         else:
-            await self._sessions.close_frames_session(state.job)
+            await self._sessions.close(state.session.id, "closed")
 
     async def _audio(self, state: TalkState, data: bytes, send: _Sender) -> None:
         if not state.rate:
             raise ProtocolError("not_started", 'send {"type": "start", "sample_rate": 16000} before audio')
-        if len(data) % 2:
-            raise ProtocolError("bad_audio", "audio must be 16-bit little-endian PCM: an even number of bytes")
+        pcm = np.frombuffer(pcm16_audio(data), "<i2")
         self._metrics.audio_chunks.inc()
-        state.chunks += 1
-        pcm = np.frombuffer(data, "<i2").astype(np.float32) / 32768.0
         loop = asyncio.get_running_loop()
         try:
-            frames = await loop.run_in_executor(self._ingest, self._ingest_audio, state, pcm)
+            frames = await loop.run_in_executor(self._sessions.resources.ingest, state.generator.push_audio,
+                                                AudioChunk(pcm, state.rate))
         except BufferFull as exc:
-            raise ProtocolError("buffer_full", f"{exc}; wait for playback before sending more") from exc
+            raise ProtocolError("buffer_full", str(exc)) from exc
         if frames:
-            if isinstance(state.job, FramesTalkJob) and not state.speaking:
-                state.speaking = True
-                await send.json({"type": "speaking", "state": True, "t": round(frames[0].t, 3)})
-            await send.text(_mouth_event(frames))
-        self._sessions.worker.notify()
+            await send.event(_mouth_event(frames))
+        self._sessions.resources.worker.notify()
 
-    def _ingest_audio(self, state: TalkState, pcm: np.ndarray) -> list[MouthFrame]:
-        assert state.to_model is not None
-        if isinstance(state.job, TalkJob):
-            assert state.to_playout is not None
-            state.job.playout.push(state.to_playout.push(pcm))
-        return state.head.push(state.to_model.push(pcm))
-
-    async def _control(self, state: TalkState, text: str, send: _Sender) -> None:
-        try:
-            message = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ProtocolError("bad_json", f"control messages must be JSON: {exc}") from exc
-        if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-            raise ProtocolError("bad_message", 'control messages are objects with a "type"')
-        kind = message["type"]
+    async def _control(self, state: TalkState, message: Start | End | Interrupt | SetEmotion, send: _Sender) -> None:
         loop = asyncio.get_running_loop()
-        if kind == "start":
-            rate = message.get("sample_rate")
-            if rate not in SAMPLE_RATES:
-                raise ProtocolError("bad_sample_rate", f"sample_rate must be one of {list(SAMPLE_RATES)}, not {rate!r}")
-            if message.get("format", "pcm16") != "pcm16":
-                raise ProtocolError("bad_format", 'only "pcm16" (16-bit little-endian mono) audio is supported')
-            state.rate = int(rate)
-            state.to_model = StreamingResampler(state.rate, SAMPLE_RATE)
-            state.to_playout = StreamingResampler(state.rate, AUDIO_RATE)
-            await send.json({"type": "started", "sample_rate": state.rate})
-        elif kind == "end":
-            frames = await loop.run_in_executor(self._ingest, state.head.end_utterance)
-            if isinstance(state.job, TalkJob):
-                state.job.playout.end()
-            else:
-                state.job.mark_end()
+        if isinstance(message, Start):
+            state.rate = message.sample_rate
+            await send.event(Started(sample_rate=state.rate))
+        elif isinstance(message, End):
+            if not state.rate:
+                raise ProtocolError("not_started", 'nothing to end: send {"type": "start", …} and audio first')
+            frames = await loop.run_in_executor(self._sessions.resources.ingest, state.generator.push_audio,
+                                                SEGMENT_END)
             if frames:
-                await send.text(_mouth_event(frames))
-            self._sessions.worker.notify()
-        elif kind == "interrupt":
-            await loop.run_in_executor(self._ingest, self._interrupt, state)
-            state.speaking = False
-            await send.json({"type": "interrupted"})
-            self._sessions.worker.notify()
-        elif kind == "set":
-            emotion = message.get("emotion", "neutral")
-            intensity = message.get("intensity", self._config.speech.emotion_intensity)
-            if emotion not in EMOTIONS:
-                raise ProtocolError("bad_emotion", f"emotion must be one of {', '.join(EMOTIONS)}")
-            if isinstance(intensity, bool) or not isinstance(intensity, (int, float)) or not 0 <= intensity <= 1:
-                raise ProtocolError("bad_intensity", "intensity must be a number in [0, 1]")
-            state.head.set_emotion(emotion, float(intensity))
+                await send.event(_mouth_event(frames))
+            self._sessions.resources.worker.notify()
+        elif isinstance(message, Interrupt):
+            job = state.session.job
+            interrupt = job.interrupt if isinstance(job, TalkJob) else state.generator.clear_buffer
+            await loop.run_in_executor(self._sessions.resources.ingest, interrupt)
+            await send.event(Interrupted())
+            self._sessions.resources.worker.notify()
         else:
-            raise ProtocolError("unknown_type", f"unknown message type {kind!r}; use start, end, interrupt or set")
-
-    def _interrupt(self, state: TalkState) -> None:
-        if isinstance(state.job, TalkJob):
-            state.job.mark_interrupt()
-            state.job.playout.clear()
-        else:
-            state.job.interrupt()
-        state.head.interrupt()
-        for resampler in (state.to_model, state.to_playout):
-            if resampler is not None:
-                resampler.reset()
-
-    async def _watch_speaking(self, state: TalkState, send: _Sender) -> None:
-        """WebRTC mode: tell the client when playback of speech starts and stops."""
-        assert isinstance(state.job, TalkJob)
-        while True:
-            speaking = state.job.playout.speaking
-            if speaking != state.speaking:
-                state.speaking = speaking
-                await send.json({"type": "speaking", "state": speaking, "t": round(state.job.playout.cursor_s, 3)})
-            await asyncio.sleep(0.02)
+            intensity = self._config.speech.emotion_intensity if message.intensity is None else message.intensity
+            state.generator.set_emotion(message.emotion, intensity)
 
 
 class _Sender:
-    """Serializes sends on one connection; frames from the engine thread arrive via the loop."""
+    """Serializes sends on one connection; frames and events from other threads arrive via the loop."""
 
     def __init__(self, connection: ServerConnection) -> None:
         self._connection = connection
         self._lock = asyncio.Lock()
-        self.on_frame_sent: Callable[[], None] | None = None
+        self.on_frame_sent: Any = None
         self._pending: set[asyncio.Task[None]] = set()
 
-    async def json(self, message: dict[str, Any]) -> None:
-        await self.text(json.dumps(message))
+    async def event(self, event: ServerEvent) -> None:
+        await self._send(encode_event(event))
 
-    async def text(self, text: str | bytes) -> None:
+    async def _send(self, data: str | bytes) -> None:
         async with self._lock:
-            await self._connection.send(text)
+            await self._connection.send(data)
 
-    def frame(self, seq: int, t: float, epoch: int, jpeg: bytes) -> None:
-        task = asyncio.ensure_future(self._send_frame(frame_message(seq, epoch, t, jpeg)))
+    def event_soon(self, event: ServerEvent) -> None:
+        """Send ``event`` from the event loop without waiting (a lost connection is not an error here)."""
+        self._spawn(self._send_quietly(encode_event(event)))
+
+    def frame(self, header: FrameHeader, jpeg: bytes) -> None:
+        self._spawn(self._send_frame(header.pack(jpeg)))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _send_frame(self, data: bytes) -> None:
+    async def _send_quietly(self, data: str | bytes) -> None:
         try:
-            await self.text(data)
+            await self._send(data)
         except ConnectionClosed:
             pass
+
+    async def _send_frame(self, data: bytes) -> None:
+        try:
+            await self._send_quietly(data)
         finally:
             if self.on_frame_sent is not None:
                 self.on_frame_sent()
-

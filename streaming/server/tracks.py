@@ -21,7 +21,7 @@ from aiortc.mediastreams import MediaStreamError
 from livepuppet.engine.clock import Clock
 from livepuppet.streaming.frame_ring import FrameRing
 from livepuppet.streaming.server.audio_playout import AudioPlayout
-from livepuppet.streaming.server.metrics import ServerMetrics
+from livepuppet.streaming.server.metrics import ServerMetrics, Stage
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ class RingVideoTrack(MediaStreamTrack):
             with frame:
                 out = av.VideoFrame.from_ndarray(frame.pixels, format="rgb24")
                 self._last_seq = frame.seq
-            self._metrics.observe_stage("server", (self._clock.now_ns() - frame.pts) / 1e9)
+            self._metrics.observe_stage(Stage.SERVER, (self._clock.now_ns() - frame.pts) / 1e9)
             self._last = out
         now = self._clock.now_ns()
         frame_out = out  # a repeat re-sends the same frame object: the encoder is done with it by now
@@ -145,7 +145,7 @@ class PlayoutAudioTrack(MediaStreamTrack):
             await asyncio.sleep((due - now) / 1e9)
         elif now - due > 5 * AUDIO_FRAME_S * 1e9:  # the loop stalled: restart the cadence, don't burst
             self._start_ns = now - int(self._sent * AUDIO_FRAME_S * 1e9)
-        samples, _ = self._playout.pull(self._samples)
+        samples = self._playout.pull(self._samples)
         pcm = np.clip(samples * 32767.0, -32768, 32767).astype(np.int16)[None, :]
         frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
         frame.sample_rate = AUDIO_RATE

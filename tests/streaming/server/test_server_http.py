@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import urllib.error
-import urllib.request
 from dataclasses import replace
 
 import numpy as np
@@ -16,19 +14,7 @@ from livepuppet.engine.config import EngineConfig
 from livepuppet.streaming.clients.whip_client import ArrayVideoTrack, whip_close, whip_connect
 from PIL import Image
 
-
-def http(method: str, url: str, data: bytes | None = None, headers: dict[str, str] | None = None
-         ) -> tuple[int, bytes, dict[str, str]]:
-    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read(), dict(response.headers)
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(), dict(exc.headers)
-
-
-def error_of(body: bytes) -> str:
-    return str(json.loads(body)["error"])
+from tests.streaming.server.http_client import SDP, error_of, http
 
 
 def png_bytes(pixels: np.ndarray) -> bytes:
@@ -48,9 +34,6 @@ async def one_session(base: str, frames: list[np.ndarray], token: str = "", port
     session = await whip_connect(base, track, token=token, portrait=portrait)
     await asyncio.wait_for(session.first_frame.wait(), 20)
     return await whip_close(base, session, token=token)
-
-
-SDP = {"Content-Type": "application/sdp"}
 
 
 def test_bad_signalling_gets_4xx_and_the_server_keeps_serving(server_factory, config, face_frames) -> None:

@@ -14,6 +14,7 @@ from livepuppet.engine.media.audio_io import read_audio
 from livepuppet.streaming.av_sync import envelope_lag
 from livepuppet.streaming.clients.talk_client import TalkClient
 from livepuppet.streaming.clients.whip_client import whip_close, whip_connect
+from livepuppet.streaming.protocol import Interrupted, Ready, Speaking
 from livepuppet.streaming.server.app import STATE_KEY
 
 pytestmark = pytest.mark.slow
@@ -24,19 +25,19 @@ async def talk_session(server, pcm: np.ndarray, rate: int, interrupt_after_s: fl
     session = await whip_connect(server.base_url, None, mode="talk", audio=True)
     await asyncio.wait_for(session.first_frame.wait(), 20)
     async with TalkClient(f"ws://127.0.0.1:{port}/talk?session={session.session_id}") as c:
-        await c.wait_for(lambda t: t.of_type("ready"))
+        await c.wait_for(lambda t: t.of_type(Ready))
         await c.start(rate)
         await asyncio.sleep(0.5)  # some idle video first
         if interrupt_after_s is None:
             await c.send_audio(pcm, rate, realtime=True)
-            await c.send_json({"type": "end"})
+            await c.end()
             await asyncio.sleep(1.0)
             interrupted_ns = None
         else:
             await c.send_audio(pcm, rate, chunk_s=0.5)  # all of it queued at once, like a TTS
             await asyncio.sleep(interrupt_after_s)
             interrupted_ns = c._clock.now_ns()
-            await c.send_json({"type": "interrupt"})
+            await c.interrupt()
             await asyncio.sleep(1.0)
         events = c.transcript
     await whip_close(server.base_url, session)
@@ -53,7 +54,7 @@ def test_same_audio_comes_back_in_sync_with_the_lips(server_factory, config, spe
     server = server_factory(config)
     pcm = read_audio(speech_wav, 48000)
     session, events, _ = asyncio.run(talk_session(server, pcm, 48000))
-    assert [e["state"] for e in events.of_type("speaking")][:2] == [True, False]
+    assert [e.state for e in events.of_type(Speaking)][:2] == [True, False]
 
     # The same audio: the loudness contour (10 ms RMS) of what came back matches what was sent, second by
     # second (each second aligned on its own: when the machine is loaded the sender's real-time pacing can
@@ -91,7 +92,7 @@ def test_interrupt_returns_to_idle_quickly(server_factory, config, speech_wav: P
     server = server_factory(config)
     pcm = read_audio(speech_wav, 16000)
     session, events, interrupted_ns = asyncio.run(talk_session(server, pcm, 16000, interrupt_after_s=1.5))
-    assert events.of_type("interrupted")
+    assert events.of_type(Interrupted)
     after = [a for a in session.audio if a.arrived_ns > interrupted_ns + 100e6]
     assert after and max(np.abs(a.samples).max() for a in after) < 50, "speech went on after the interrupt"
     silent_at = next(a.arrived_ns for a in session.audio if a.arrived_ns > interrupted_ns

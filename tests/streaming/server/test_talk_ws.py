@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 from livepuppet.engine.media.audio_io import read_audio
 from livepuppet.streaming.clients.talk_client import TalkClient
+from livepuppet.streaming.protocol import Error, Interrupted, Mouth, Ready
 from livepuppet.streaming.server.app import STATE_KEY
 from PIL import Image
 
@@ -37,21 +39,21 @@ def test_protocol_errors_get_error_events_and_the_socket_survives(server_factory
 
     async def scenario() -> list[str]:
         async with TalkClient(talk_url(server)) as c:
-            await c.wait_for(lambda t: t.of_type("ready"))
+            await c.wait_for(lambda t: t.of_type(Ready))
             await c.send_raw(b"\x00\x01" * 100)  # audio before start
             await c.send_raw("{not json")
             await c.send_raw('["start"]')
-            await c.send_json({"type": "start", "sample_rate": 12345})
-            await c.send_json({"type": "start", "sample_rate": 16000, "format": "mulaw"})
-            await c.send_json({"type": "dance"})
-            await c.send_json({"type": "set", "emotion": "bored"})
-            await c.send_json({"type": "set", "emotion": "happy", "intensity": 7})
+            await c.send_raw(json.dumps({"type": "start", "sample_rate": 12345}))
+            await c.send_raw(json.dumps({"type": "start", "sample_rate": 16000, "format": "mulaw"}))
+            await c.send_raw(json.dumps({"type": "dance"}))
+            await c.send_raw(json.dumps({"type": "set", "emotion": "bored"}))
+            await c.send_raw(json.dumps({"type": "set", "emotion": "happy", "intensity": 7}))
             await c.start(16000)
             await c.send_raw(b"\x01\x02\x03")  # odd byte count: not PCM16
             await c.send_audio(pcm, 16000)  # … and it still works
-            await c.send_json({"type": "end"})
+            await c.end()
             await c.wait_for(lambda t: len(t.frames) >= 20, 30)
-            return [e["code"] for e in c.transcript.of_type("error")]
+            return [e.code for e in c.transcript.of_type(Error)]
 
     codes = asyncio.run(scenario())
     assert codes == ["not_started", "bad_json", "bad_message", "bad_sample_rate", "bad_format", "unknown_type",
@@ -63,7 +65,7 @@ def test_oversized_messages_close_the_socket_cleanly(server_factory, config) -> 
 
     async def scenario() -> int | None:
         async with TalkClient(talk_url(server)) as c:
-            await c.wait_for(lambda t: t.of_type("ready"))
+            await c.wait_for(lambda t: t.of_type(Ready))
             await c.start(16000)
             await c.send_raw(b"\x00" * (2 << 20))  # 2 MiB in one message
             await asyncio.sleep(0.5)
@@ -83,11 +85,11 @@ def test_bad_session_and_token_are_refused(server_factory, config) -> None:
             async with TalkClient(talk_url(server)):
                 pass
         async with TalkClient(talk_url(server, "?token=t0k&session=nope")) as c:
-            await c.wait_for(lambda t: t.of_type("error"))
-            unknown = c.transcript.of_type("error")[0]["message"]
+            await c.wait_for(lambda t: t.of_type(Error))
+            unknown = c.transcript.of_type(Error)[0].message
         async with TalkClient(talk_url(server, "?token=t0k&portrait=nope")) as c:
-            await c.wait_for(lambda t: t.of_type("error"))
-            portrait = c.transcript.of_type("error")[0]["message"]
+            await c.wait_for(lambda t: t.of_type(Error))
+            portrait = c.transcript.of_type(Error)[0].message
         return unknown, portrait
 
     unknown, portrait = asyncio.run(scenario())
@@ -102,10 +104,10 @@ def test_frames_mode_returns_the_talking_head_on_the_audio_timeline(server_facto
 
     async def scenario() -> TalkClient:
         async with TalkClient(talk_url(server)) as c:
-            await c.wait_for(lambda t: t.of_type("ready"))
+            await c.wait_for(lambda t: t.of_type(Ready))
             await c.start(24000)
             sent = await c.send_audio(pcm, 24000, chunk_s=0.1)  # faster than real time, like a TTS
-            await c.send_json({"type": "end"})
+            await c.end()
             await c.wait_for(lambda t: len(t.frames) >= int(np.ceil(duration * fps)), 60)
             c.first_chunk_ns = sent[0]  # type: ignore[attr-defined]
             return c
@@ -117,9 +119,9 @@ def test_frames_mode_returns_the_talking_head_on_the_audio_timeline(server_facto
     assert np.allclose([f.t for f in frames], np.arange(len(frames)) / fps)
     image = Image.open(io.BytesIO(frames[0].jpeg))
     assert image.format == "JPEG" and image.size == (512, 512)
-    mouth = [m for e in c.transcript.of_type("mouth") for m in e["frames"]]
+    mouth = [m for e in c.transcript.of_type(Mouth) for m in e.frames]
     assert len(mouth) == pytest.approx(duration * 100, abs=3)  # one per 10 ms of speech
-    assert {"PP", "aa"} <= {m["viseme"] for m in mouth}
+    assert {"PP", "aa"} <= {m.viseme for m in mouth}
     first_frame_ms = (frames[0].arrived_ns - c.first_chunk_ns) / 1e6  # type: ignore[attr-defined]
     assert first_frame_ms < 1000  # generous on a loaded 2-core CI machine; bench/ measures it properly
 
@@ -130,18 +132,18 @@ def test_interrupt_drops_queued_speech_and_other_sessions_carry_on(server_factor
 
     async def scenario() -> tuple[TalkClient, TalkClient]:
         async with TalkClient(talk_url(server)) as a, TalkClient(talk_url(server)) as b:
-            await a.wait_for(lambda t: t.of_type("ready"))
-            await b.wait_for(lambda t: t.of_type("ready"))
+            await a.wait_for(lambda t: t.of_type(Ready))
+            await b.wait_for(lambda t: t.of_type(Ready))
             await a.start(16000)
             await b.start(16000)
             await a.send_audio(pcm, 16000, chunk_s=0.1)
             await b.send_audio(pcm[:8000], 16000)
-            await a.send_json({"type": "interrupt"})
-            await a.wait_for(lambda t: t.of_type("interrupted"))
+            await a.interrupt()
+            await a.wait_for(lambda t: t.of_type(Interrupted))
             await b.send_raw("garbage")  # b misbehaves …
             await a.send_audio(pcm[:16000], 16000)  # … a starts a new utterance
-            await a.send_json({"type": "end"})
-            await b.send_json({"type": "end"})
+            await a.end()
+            await b.end()
             await a.wait_for(lambda t: sum(f.epoch == 1 for f in t.frames) >= 25, 30)
             await b.wait_for(lambda t: len(t.frames) >= 12, 30)
             return a, b
@@ -151,7 +153,7 @@ def test_interrupt_drops_queued_speech_and_other_sessions_carry_on(server_factor
     assert [f.t for f in new][:3] == pytest.approx([0.0, 0.04, 0.08])  # the new utterance starts at 0
     old = [f for f in a.transcript.frames if f.epoch == 0]
     assert len(old) < len(pcm) / 16000 * 25  # the rest of the first utterance was dropped
-    assert b.transcript.of_type("error")[0]["code"] == "bad_json" and len(b.transcript.frames) >= 12
+    assert b.transcript.of_type(Error)[0].code == "bad_json" and len(b.transcript.frames) >= 12
 
 
 def test_a_client_vanishing_mid_stream_frees_its_session(server_factory, config, speech_wav: Path) -> None:
@@ -160,16 +162,16 @@ def test_a_client_vanishing_mid_stream_frees_its_session(server_factory, config,
 
     async def scenario() -> int:
         async with TalkClient(talk_url(server)) as other:
-            await other.wait_for(lambda t: t.of_type("ready"))
+            await other.wait_for(lambda t: t.of_type(Ready))
             gone = TalkClient(talk_url(server))
             await gone.__aenter__()
-            await gone.wait_for(lambda t: t.of_type("ready"))
+            await gone.wait_for(lambda t: t.of_type(Ready))
             await gone.start(16000)
             await gone.send_audio(pcm[:16000], 16000, chunk_s=0.1)
             gone._ws.transport.abort()  # type: ignore[union-attr]  # no close frame: the network just went away
             await other.start(16000)
             await other.send_audio(pcm[:8000], 16000)
-            await other.send_json({"type": "end"})
+            await other.end()
             await other.wait_for(lambda t: len(t.frames) >= 12, 30)
             for _ in range(50):
                 if server.call(lambda: server.app[STATE_KEY].sessions.count) == 1:

@@ -1,0 +1,61 @@
+"""What every session of one server shares, created once and closed once: the engine worker threads, the
+MediaPipe driver pool, the audio model, and fixed thread pools for conversion and blocking work."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from livepuppet.engine.config import EngineConfig
+from livepuppet.engine.speech.mouth_model import AudioMouthModel
+from livepuppet.streaming.server.driver_pool import DriverPool
+from livepuppet.streaming.server.engine_worker import EngineWorker
+
+CONVERT_THREADS = 2  # RGB conversion of received frames
+BLOCKING_THREADS = 6  # the loop's default executor: aiortc's encoders/decoders, portrait preparation
+INGEST_THREADS = 2  # audio model inference on speech received over the WebSocket
+
+
+def started_pool(threads: int, name: str) -> ThreadPoolExecutor:
+    """A thread pool whose threads all exist from the start (pools otherwise grow lazily), so the server's
+    thread count does not drift with load."""
+    pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+    barrier = threading.Barrier(threads)
+    for future in [pool.submit(barrier.wait) for _ in range(threads)]:
+        future.result()
+    return pool
+
+
+class EngineResources:
+    """Owned by the server app: :meth:`start` on the event loop at start-up, :meth:`aclose` at shutdown."""
+
+    def __init__(self, config: EngineConfig) -> None:
+        self._config = config
+        self.worker = EngineWorker(config.server.engine_workers)
+        self.drivers = DriverPool(config, config.server.max_sessions)
+        self.convert = started_pool(CONVERT_THREADS, "livepuppet-convert")
+        self.blocking = started_pool(BLOCKING_THREADS, "livepuppet-blocking")
+        self.ingest = started_pool(INGEST_THREADS, "livepuppet-audio")
+        self._speech_model: AudioMouthModel | None = None
+        self._model_lock = asyncio.Lock()
+
+    def start(self) -> None:
+        # Encoders, decoders and portrait preparation run in the loop's default executor: the fixed pool.
+        asyncio.get_running_loop().set_default_executor(self.blocking)
+
+    async def speech_model(self) -> AudioMouthModel:
+        """The audio→mouth model, loaded once (blocking load off the loop)."""
+        async with self._model_lock:
+            if self._speech_model is None:
+                loop = asyncio.get_running_loop()
+                path = self._config.speech.model or None
+                self._speech_model = await loop.run_in_executor(None, AudioMouthModel.load, path, 1)
+        return self._speech_model
+
+    async def aclose(self) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.worker.close)
+        await loop.run_in_executor(None, self.drivers.close)
+        self.convert.shutdown(wait=True)
+        self.ingest.shutdown(wait=True)
