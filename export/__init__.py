@@ -1,1 +1,1 @@
-"""Model export: ONNX and TensorRT builders, distillation (see issue 5)."""
+"""Model export: ONNX and TensorRT builders, distillation, and training of the audio→mouth model (audio/)."""

@@ -1,1 +1,1 @@
-"""Real-time serving: WebRTC/WebSocket server, frame rings, media tracks (see issue 6)."""
+"""Real-time streaming: the server (server/), its clients (clients/), local devices (devices/), and what they share: frame rings, the wire protocol, the talking-head stream, A/V sync and latency probes."""

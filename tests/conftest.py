@@ -17,6 +17,7 @@ from livepuppet.engine.face.expression import FaceFeatures
 from livepuppet.engine.face.tracker import FaceTracker
 from livepuppet.engine.pipeline import Animator, open_portrait
 from livepuppet.engine.source import PreparedSource
+from livepuppet.engine.speech.mouth_model import AudioMouthModel
 from livepuppet.engine.types import Expression, HeadMotion, Motion, VideoFrame
 from skimage import data
 
@@ -35,6 +36,12 @@ def config() -> EngineConfig:
 @pytest.fixture(scope="session")
 def prepared(portrait: np.ndarray, config: EngineConfig) -> PreparedSource:
     return open_portrait(portrait, config)
+
+
+@pytest.fixture(scope="session")
+def model() -> AudioMouthModel:
+    """The shipped audio→mouth model (assets/audio_mouth.onnx), loaded once."""
+    return AudioMouthModel.load()
 
 
 @pytest.fixture()

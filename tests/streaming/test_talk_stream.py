@@ -25,11 +25,6 @@ from livepuppet.engine.speech.mouth_model import AudioMouthModel
 from livepuppet.streaming.talk_stream import TalkStream, VirtualPacer
 
 
-@pytest.fixture(scope="module")
-def model() -> AudioMouthModel:
-    return AudioMouthModel.load()
-
-
 def stream(prepared, config: EngineConfig, model: AudioMouthModel, realtime: bool = True,  # noqa: ANN001
            **kw) -> tuple[TalkStream, ManualClock]:  # noqa: ANN003
     clock = ManualClock()

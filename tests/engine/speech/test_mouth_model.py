@@ -33,11 +33,6 @@ SENTENCES = (
 
 
 @pytest.fixture(scope="module")
-def model() -> AudioMouthModel:
-    return AudioMouthModel.load()
-
-
-@pytest.fixture(scope="module")
 def speech() -> np.ndarray:
     """A second of varied noise-free test signal: a glide of harmonics that looks like voiced speech."""
     t = np.arange(SAMPLE_RATE) / SAMPLE_RATE

@@ -26,11 +26,6 @@ def utterance():  # noqa: ANN201
     return espeak.EspeakSynth().synthesize(TEXT, espeak.VoiceSettings(HELD_OUT_VOICE, rate=150))
 
 
-@pytest.fixture(scope="module")
-def model() -> AudioMouthModel:
-    return AudioMouthModel.load()
-
-
 def rendered_lip_gaps(utterance, model: AudioMouthModel, prepared: PreparedSource, config: EngineConfig,  # noqa: ANN001
                       measure_face: Callable[[np.ndarray], FaceFeatures | None]) -> tuple[list[float], list[float]]:
     """Lip gaps of the rendered talking head, re-tracked, at the centres of p/b/m and open-vowel segments."""

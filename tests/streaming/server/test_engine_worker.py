@@ -1,4 +1,5 @@
-"""The shared engine worker: fair round robin across sessions, survives a failing job, detaches cleanly."""
+"""The shared engine worker: fair round robin across sessions, survives a failing job, detaches cleanly.
+Waits are on events the jobs set (never a fixed sleep standing in for "enough time has passed")."""
 
 from __future__ import annotations
 
@@ -9,14 +10,16 @@ from livepuppet.streaming.server.engine_worker import EngineWorker
 
 
 class CountingJob:
-    """Always has work; each step takes a little time."""
+    """Always has work; each step takes a little time; ``reached`` is set after ``target`` steps."""
 
-    def __init__(self, name: str, step_s: float = 0.002, fail: bool = False) -> None:
+    def __init__(self, name: str, step_s: float = 0.002, fail: bool = False, target: int = 30) -> None:
         self.name = name
         self.steps = 0
         self._step_s = step_s
         self._fail = fail
+        self._target = target
         self.running = threading.Event()
+        self.reached = threading.Event()
 
     def pending(self) -> bool:
         return True
@@ -24,7 +27,9 @@ class CountingJob:
     def step(self) -> None:
         self.running.set()
         self.steps += 1
-        time.sleep(self._step_s)
+        if self.steps >= self._target:
+            self.reached.set()
+        time.sleep(self._step_s)  # stands in for engine work
         if self._fail:
             raise RuntimeError("boom")
 
@@ -34,24 +39,26 @@ def test_sessions_share_the_worker_fairly() -> None:
     jobs = [CountingJob(f"s{i}") for i in range(3)]
     for job in jobs:
         worker.add(job)
-    time.sleep(0.4)
+    assert all(job.reached.wait(10) for job in jobs)
     for job in jobs:
         worker.remove(job)
     worker.close()
     counts = [job.steps for job in jobs]
-    assert min(counts) > 20 and max(counts) - min(counts) <= 2, counts
+    assert min(counts) >= 29 and max(counts) - min(counts) <= 2, counts
 
 
 def test_a_failing_job_does_not_stop_the_others() -> None:
     worker = EngineWorker(threads=1)
-    bad, good = CountingJob("bad", fail=True), CountingJob("good")
+    bad, good = CountingJob("bad", fail=True, target=10), CountingJob("good", target=10)
     worker.add(bad)
     worker.add(good)
-    time.sleep(0.2)
+    assert bad.reached.wait(10) and good.reached.wait(10)  # the failing job was stepped again and again ...
     worker.remove(bad)
     before = good.steps
-    time.sleep(0.1)
-    assert good.steps > before > 5
+    more = CountingJob("probe", target=5)
+    worker.add(more)
+    assert more.reached.wait(10)
+    assert good.steps > before  # ... and the others kept being served
     worker.remove(good)
     worker.close()
 
@@ -64,9 +71,11 @@ def test_remove_waits_for_a_running_step() -> None:
     t0 = time.monotonic()
     worker.remove(slow)
     steps = slow.steps
-    time.sleep(0.3)
-    assert slow.steps == steps, "a removed job was stepped again"
     assert time.monotonic() - t0 < 1.0
+    other = CountingJob("other", target=20)
+    worker.add(other)
+    assert other.reached.wait(10)  # the worker went on stepping jobs ...
+    assert slow.steps == steps, "a removed job was stepped again"  # ... but never the removed one
     worker.close()
 
 
@@ -87,8 +96,7 @@ def test_idle_worker_sleeps_until_notified() -> None:
 
     job = OneShot()
     worker.add(job)
-    time.sleep(0.05)
-    assert not job.done.is_set()
+    assert not job.done.wait(0.05)  # nothing pending: not stepped
     job.has = True
     worker.notify()
     assert job.done.wait(1)

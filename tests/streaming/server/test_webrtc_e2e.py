@@ -76,7 +76,7 @@ def test_echo_returns_the_input(server_factory, face_frames, config) -> None:
     session, _ = asyncio.run(drive(server.base_url, face_frames, seconds=2.0, mode="echo"))
     ids = [read_id(f.pixels) for f in session.received]
     good = [i for i in ids if i is not None]
-    assert len(good) >= 40
+    assert len(set(good)) >= 40, f"only {len(set(good))} distinct input frames came back (a stuck output?)"
     assert all(b >= a for a, b in zip(good, good[1:], strict=False)), "echo frames came back out of order"
     assert session.received[-1].pixels.shape == (480, 480, 3)
 
