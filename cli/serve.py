@@ -14,7 +14,7 @@ def server_overrides(args: argparse.Namespace) -> list[str]:
     from livepuppet.cli.main import config_overrides
 
     overrides = config_overrides(args)
-    for flag, key in (("host", "host"), ("port", "port"), ("max_sessions", "max_sessions")):
+    for flag, key in (("host", "host"), ("port", "port"), ("max_sessions", "max_sessions"), ("workers", "workers")):
         value = getattr(args, flag, None)
         if value is not None:
             overrides.append(f"server.{key}={value!r}" if isinstance(value, str) else f"server.{key}={value}")
@@ -61,4 +61,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     serve.add_argument("--token", help=f"bearer token for the API and WHIP (or set {TOKEN_ENV}); required "
                                        "when listening beyond localhost")
     serve.add_argument("--max-sessions", type=int, help="concurrent sessions allowed (default 4)")
+    serve.add_argument("--workers", type=int, help="engine worker processes (default: one per core; 0 runs the "
+                                                   "engine inside the server process)")
     serve.set_defaults(func=cmd_serve)

@@ -171,7 +171,10 @@ class ServerConfig:
     max_portraits: int = 32  # uploaded portraits kept in memory (oldest evicted)
     fps: float = 30.0  # output cadence; the last frame repeats when the engine is late
     video_bitrate: int = 2_500_000  # VP8/H.264 target bits/s (aiortc's default 500 kbit/s looks poor at 512²)
-    engine_workers: int = 1  # engine threads shared by all sessions (round robin)
+    engine_workers: int = 1  # engine threads per engine (the front's when workers = 0, each worker's otherwise)
+    workers: int = 0  # engine worker processes: 0 = the engine runs in the server process, -1 = one per core
+    admission: str = "refuse"  # at capacity: "refuse" new sessions (503 + Retry-After) or "accept" (all degrade)
+    capacity_margin: float = 0.1  # refuse once measured engine load exceeds (1 - margin) of the cores
     latency_probe: bool = False  # copy the input's top-left probe strip into the output (latency harness)
     ice_addresses: tuple[str, ...] = ()  # advertise only these host addresses to ICE (e.g. ["127.0.0.1"])
 
@@ -186,6 +189,19 @@ class ServerConfig:
         _check_range("server.fps", self.fps, 1.0, 120.0)
         _check_range("server.video_bitrate", self.video_bitrate, 50_000, 50_000_000)
         _check_range("server.engine_workers", self.engine_workers, 1, 64)
+        _check_range("server.workers", self.workers, -1, 256)
+        _check_range("server.capacity_margin", self.capacity_margin, 0.0, 0.9)
+        if self.admission not in ("refuse", "accept"):
+            raise ConfigError(f"server.admission must be 'refuse' or 'accept', not {self.admission!r}")
+
+    @property
+    def worker_processes(self) -> int:
+        """How many engine worker processes to start (``workers = -1``: one per core)."""
+        if self.workers >= 0:
+            return self.workers
+        import os
+
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
 
     @property
     def audio_port(self) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
@@ -145,19 +146,50 @@ class FrameRing:
             self._reading.discard(index)
 
 
+class FrameSink(Protocol):
+    """Anything a job can publish frames to: a :class:`FrameRing`, a shared-memory ring, a relay."""
+
+    def write(self, pixels: np.ndarray, pts: int, seq: int, stamps: tuple[tuple[str, int], ...] = ()) -> bool: ...
+
+
+class HeldFrame(Protocol):
+    """A frame taken from a ring, valid until released (``with`` block)."""
+
+    pixels: np.ndarray
+    pts: int
+    seq: int
+    stamps: tuple[tuple[str, int], ...]
+
+    def __enter__(self) -> HeldFrame: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class FrameSource(Protocol):
+    """The consumer side of a latest-wins ring (in-process or shared memory)."""
+
+    def has_newer(self, after_seq: int) -> bool: ...
+
+    def take(self, after_seq: int = -1) -> HeldFrame | None: ...
+
+    def stats(self) -> RingStats: ...
+
+    def close(self) -> None: ...
+
+
 class RingFanout:
     """The output rings of one engine job (WebRTC track, WHEP viewers, a virtual camera): thread-safe
     add/remove from the event loop, one write to all from the engine thread."""
 
     def __init__(self) -> None:
-        self._rings: list[FrameRing] = []
+        self._rings: list[FrameSink] = []
         self._lock = threading.Lock()
 
-    def add(self, ring: FrameRing) -> None:
+    def add(self, ring: FrameSink) -> None:
         with self._lock:
             self._rings.append(ring)
 
-    def remove(self, ring: FrameRing) -> None:
+    def remove(self, ring: FrameSink) -> None:
         with self._lock:
             if ring in self._rings:
                 self._rings.remove(ring)

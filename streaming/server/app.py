@@ -100,7 +100,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     except WrongContentType as exc:
         return _count(state, _error(415, str(exc)))
     except SessionLimit as exc:
-        return _count(state, _error(503, str(exc), **{"Retry-After": "10"}))
+        return _count(state, _error(503, str(exc), **{"Retry-After": str(exc.retry_after)}))
     except (BadOffer, InputError) as exc:
         return _count(state, _error(400, str(exc)))
     except web.HTTPException as exc:
@@ -132,8 +132,16 @@ def _static_response(name: str) -> web.Response:
 
 async def healthz(request: web.Request) -> web.StreamResponse:
     state = _state(request)
-    return web.json_response({"status": "ok", "sessions": state.sessions.count,
-                              "engine_jobs": state.resources.worker.job_count})
+    pool = state.resources.pool
+    body: dict[str, object] = {"status": "degraded" if pool is not None and pool.degraded else "ok",
+                               "sessions": state.sessions.count, "engine_jobs": state.resources.worker.job_count,
+                               "engine_load": round(state.resources.load, 2),
+                               "engine_capacity": state.resources.capacity}
+    if pool is not None:
+        body["workers"] = [{"index": h.index, "pid": h.pid, "up": h.alive, "sessions": len(h.jobs),
+                            "load": round(h.busy, 2)} for h in pool.handles]
+        body["engine_jobs"] = sum(len(h.jobs) for h in pool.handles)
+    return web.json_response(body)
 
 
 async def metrics_page(request: web.Request) -> web.StreamResponse:
@@ -266,7 +274,7 @@ def create_app(config: EngineConfig, portrait: np.ndarray, portrait_name: str = 
 
     async def on_startup(app: web.Application) -> None:
         apply_process_settings(config.server)
-        state.resources.start()
+        await state.resources.start()
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, lambda: state.portraits.add(portrait, portrait_name, "default",
                                                                      pinned=True))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from livepuppet.engine.clock import Clock
 from livepuppet.errors import InputError
-from livepuppet.streaming.frame_ring import FrameRing, RingFanout, RingStats
+from livepuppet.streaming.frame_ring import FrameSink, RingFanout, RingStats
 from livepuppet.streaming.server.controls import Controls
 from livepuppet.streaming.server.metrics import ServerMetrics, Stage
 
@@ -102,10 +102,10 @@ class EngineJob(ABC):
     def failed(self) -> bool:
         return self._failed
 
-    def add_output(self, ring: FrameRing) -> None:
+    def add_output(self, ring: FrameSink) -> None:
         self._outputs.add(ring)
 
-    def remove_output(self, ring: FrameRing) -> None:
+    def remove_output(self, ring: FrameSink) -> None:
         self._outputs.remove(ring)
 
     def input_stats(self) -> RingStats:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ class EngineWorker:
         self._jobs: list[EngineJob] = []
         self._running: set[int] = set()
         self._cursor = 0
+        self.busy_ns = 0  # time spent stepping jobs, all threads (the worker's load)
         self._cv = threading.Condition()
         self._closed = False
         self._threads = [threading.Thread(target=self._loop, name=f"{name}-{i}", daemon=True) for i in range(threads)]
@@ -86,11 +88,13 @@ class EngineWorker:
                 if self._closed or job is None:
                     return
                 self._running.add(id(job))
+            start = time.monotonic_ns()
             try:
                 job.step()
             except Exception:  # a job's failure must not kill the thread that serves every session
                 log.exception("engine job %s failed", job.name)
             finally:
                 with self._cv:
+                    self.busy_ns += time.monotonic_ns() - start
                     self._running.discard(id(job))
                     self._cv.notify_all()

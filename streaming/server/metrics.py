@@ -42,6 +42,12 @@ class ServerMetrics:
     engine_fps: Gauge
     http_errors: Counter
     audio_chunks: Counter
+    engine_load: Gauge
+    engine_capacity: Gauge
+    worker_load: Gauge
+    worker_sessions: Gauge
+    worker_up: Gauge
+    worker_restarts: Gauge
 
     @classmethod
     def create(cls) -> ServerMetrics:
@@ -66,6 +72,17 @@ class ServerMetrics:
             http_errors=Counter("livepuppet_http_errors", "HTTP requests answered with an error", ["status"],
                                 registry=r),
             audio_chunks=Counter("livepuppet_audio_chunks", "Audio chunks received over WebSocket", registry=r),
+            engine_load=Gauge("livepuppet_engine_load_cores", "Engine work being done, in busy cores (measured)",
+                              registry=r),
+            engine_capacity=Gauge("livepuppet_engine_capacity_cores", "Engine cores available (admission refuses "
+                                  "new sessions past capacity × (1 - server.capacity_margin))", registry=r),
+            worker_load=Gauge("livepuppet_worker_load_cores", "Busy cores per engine worker process", ["worker"],
+                              registry=r),
+            worker_sessions=Gauge("livepuppet_worker_sessions", "Sessions placed on each engine worker process",
+                                  ["worker"], registry=r),
+            worker_up=Gauge("livepuppet_worker_up", "1 while an engine worker process runs", ["worker"], registry=r),
+            worker_restarts=Gauge("livepuppet_worker_restarts", "Engine worker processes restarted after dying",
+                                  registry=r),
         )
 
     def observe_stage(self, stage: Stage, seconds: float) -> None:

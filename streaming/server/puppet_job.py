@@ -15,7 +15,7 @@ from livepuppet.engine.config import EngineConfig
 from livepuppet.engine.pipeline import Animator
 from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.types import VideoFrame
-from livepuppet.streaming.frame_ring import FrameRing, RingFrame, RingStats
+from livepuppet.streaming.frame_ring import FrameSource, HeldFrame, RingStats
 from livepuppet.streaming.latency_probe import copy_probe
 from livepuppet.streaming.server.controls import Controls
 from livepuppet.streaming.server.driver_pool import DriverPool
@@ -26,7 +26,7 @@ from livepuppet.streaming.server.metrics import ServerMetrics, Stage
 class InputRingJob(EngineJob):
     """Shared by jobs fed by a video input ring: take the newest frame, process it, publish the result."""
 
-    def __init__(self, name: str, clock: Clock, metrics: ServerMetrics, input_ring: FrameRing) -> None:
+    def __init__(self, name: str, clock: Clock, metrics: ServerMetrics, input_ring: FrameSource) -> None:
         super().__init__(name, clock, metrics)
         self.input = input_ring
         self._last_seq = -1
@@ -53,7 +53,7 @@ class InputRingJob(EngineJob):
                           (*frame.stamps, ("dequeue", start_ns), *stamps, ("engine_done", done)))
         return True
 
-    def _process(self, frame: RingFrame) -> tuple[np.ndarray, Stamps]:
+    def _process(self, frame: HeldFrame) -> tuple[np.ndarray, Stamps]:
         raise NotImplementedError
 
 
@@ -63,7 +63,7 @@ class PuppetJob(InputRingJob):
     kind = "puppet"
 
     def __init__(self, name: str, source: PreparedSource, config: EngineConfig, clock: Clock,
-                 metrics: ServerMetrics, input_ring: FrameRing, drivers: DriverPool) -> None:
+                 metrics: ServerMetrics, input_ring: FrameSource, drivers: DriverPool) -> None:
         super().__init__(name, clock, metrics, input_ring)
         self._retarget = config.retarget
         self._drivers = drivers
@@ -89,7 +89,7 @@ class PuppetJob(InputRingJob):
                 self._driver.calibrate()
                 self._animator.reset()
 
-    def _process(self, frame: RingFrame) -> tuple[np.ndarray, Stamps]:
+    def _process(self, frame: HeldFrame) -> tuple[np.ndarray, Stamps]:
         self._apply_controls()
         now = self._clock.now_ns
         t0 = now()
@@ -115,5 +115,5 @@ class EchoJob(InputRingJob):
 
     kind = "echo"
 
-    def _process(self, frame: RingFrame) -> tuple[np.ndarray, Stamps]:
+    def _process(self, frame: HeldFrame) -> tuple[np.ndarray, Stamps]:
         return frame.pixels, ()

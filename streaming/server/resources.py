@@ -1,5 +1,6 @@
-"""What every session of one server shares, created once and closed once: the engine worker threads, the
-MediaPipe driver pool, the audio model, and fixed thread pools for conversion and blocking work."""
+"""What every session of one server shares, created once and closed once: the engine (worker threads in this
+process, or engine worker processes), the MediaPipe driver pool, the audio model, fixed thread pools for
+conversion and blocking work, and the load figures admission decides on."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from livepuppet.engine.config import EngineConfig
 from livepuppet.engine.speech.mouth_model import AudioMouthModel
 from livepuppet.streaming.server.driver_pool import DriverPool
 from livepuppet.streaming.server.engine_worker import EngineWorker
+from livepuppet.streaming.server.worker_pool import WorkerPool
 
 CONVERT_THREADS = 2  # RGB conversion of received frames
 BLOCKING_THREADS = 6  # the loop's default executor: aiortc's encoders/decoders, portrait preparation
@@ -37,12 +39,37 @@ class EngineResources:
         self.convert = started_pool(CONVERT_THREADS, "livepuppet-convert")
         self.blocking = started_pool(BLOCKING_THREADS, "livepuppet-blocking")
         self.ingest = started_pool(INGEST_THREADS, "livepuppet-audio")
+        processes = config.server.worker_processes
+        self.pool = WorkerPool(config, processes, config.server.engine_workers) if processes else None
         self._speech_model: AudioMouthModel | None = None
         self._model_lock = asyncio.Lock()
+        self._busy_ns, self._busy_at = 0, 0
+        self.local_load = 0.0  # cores the in-process engine threads were busy, last sample
 
-    def start(self) -> None:
+    async def start(self) -> None:
         # Encoders, decoders and portrait preparation run in the loop's default executor: the fixed pool.
         asyncio.get_running_loop().set_default_executor(self.blocking)
+        if self.pool is not None:
+            await self.pool.start()
+
+    def sample_load(self, now_ns: int) -> None:
+        """Update :attr:`local_load` from the engine threads' busy time (called once a second)."""
+        busy = self.worker.busy_ns
+        if self._busy_at:
+            self.local_load = (busy - self._busy_ns) / max(1, now_ns - self._busy_at)
+        self._busy_ns, self._busy_at = busy, now_ns
+
+    @property
+    def capacity(self) -> float:
+        """Cores of engine work available: the worker processes', or this process's engine threads."""
+        if self.pool is not None:
+            return self.pool.capacity
+        return float(self._config.server.engine_workers)
+
+    @property
+    def load(self) -> float:
+        """Cores of engine work being done now (measured)."""
+        return self.pool.load if self.pool is not None else self.local_load
 
     async def speech_model(self) -> AudioMouthModel:
         """The audio→mouth model, loaded once (blocking load off the loop)."""
@@ -55,6 +82,8 @@ class EngineResources:
 
     async def aclose(self) -> None:
         loop = asyncio.get_running_loop()
+        if self.pool is not None:
+            await self.pool.aclose()
         await loop.run_in_executor(None, self.worker.close)
         await loop.run_in_executor(None, self.drivers.close)
         self.convert.shutdown(wait=True)

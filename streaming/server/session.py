@@ -20,6 +20,7 @@ from aiortc import RTCPeerConnection
 from livepuppet.engine.clock import Clock
 from livepuppet.streaming.server.engine_job import EngineJob
 from livepuppet.streaming.server.portraits import Portrait
+from livepuppet.streaming.server.speech_input import SpeechInput
 from livepuppet.streaming.server.tracks import RingVideoTrack
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class Session:
         self.stack = stack or AsyncExitStack()  # what the session owns, released in reverse on close
         self._tasks: set[asyncio.Task[Any]] = set()
         self._on_end: list[EndListener] = []
+        self.speech: SpeechInput | None = None  # talking heads: where the audio WebSocket's speech goes
 
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
         """Run a task owned by this session: cancelled and awaited when it closes, its failure logged."""

@@ -23,9 +23,11 @@ from livepuppet.streaming.server.portraits import Portrait
 from livepuppet.streaming.server.puppet_job import EchoJob, PuppetJob
 from livepuppet.streaming.server.resources import EngineResources
 from livepuppet.streaming.server.session import FramesSession, RtcSession, Session
+from livepuppet.streaming.server.speech_input import LocalSpeech, SpeechInput
 from livepuppet.streaming.server.talk_job import EventSink, FrameSink, FramesJob, TalkJob
 from livepuppet.streaming.server.tracks import AUDIO_RATE, PlayoutAudioTrack, RingVideoTrack, pump_video
 from livepuppet.streaming.server.webrtc import BadOffer, answer_offer, check_offer_text, new_peer
+from livepuppet.streaming.server.worker_pool import RemoteJob, RemoteSpeech
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +38,11 @@ PLAYOUT_PREROLL_S = 0.03  # the audio track's jitter buffer: one 20 ms packet pl
 
 
 class SessionLimit(LivepuppetError):
-    """The server is at its session cap (HTTP 503 with Retry-After)."""
+    """The server is at its session cap or its engine at capacity (HTTP 503 with Retry-After seconds)."""
+
+    def __init__(self, message: str, retry_after: int = 10) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class UnknownSession(InputError):
@@ -78,10 +84,18 @@ class SessionManager:
             raise UnknownSession("no such session (it ended, timed out or never existed)") from None
 
     def _check_capacity(self) -> None:
-        if self.count >= self._config.server.max_sessions:
+        server = self._config.server
+        if self.count >= server.max_sessions:
             self._metrics.sessions_rejected.labels("cap").inc()
-            raise SessionLimit(f"the server is at its limit of {self._config.server.max_sessions} sessions; "
-                               "try again later")
+            raise SessionLimit(f"the server is at its limit of {server.max_sessions} sessions; try again later")
+        if server.admission == "refuse" and self.count:
+            capacity = self.resources.capacity * (1.0 - server.capacity_margin)
+            load = self.resources.load
+            per_session = load / self.count
+            if load + per_session > capacity:
+                self._metrics.sessions_rejected.labels("capacity").inc()
+                raise SessionLimit(f"the engine is at capacity ({load:.2f} of {self.resources.capacity:.0f} cores "
+                                   f"busy with {self.count} sessions); try again later", retry_after=5)
 
     async def _generator(self, portrait: Portrait, fps: float, audio_rate: int) -> TalkingHeadGenerator:
         model = await self.resources.speech_model()
@@ -96,8 +110,9 @@ class SessionManager:
         loop = asyncio.get_running_loop()
         self._sessions[session.id] = session
         session.stack.callback(self._sessions.pop, session.id, None)
-        worker.add(session.job)
-        session.stack.push_async_callback(loop.run_in_executor, None, worker.remove, session.job)
+        if not isinstance(session.job, RemoteJob):  # a remote job is stepped by its worker process
+            worker.add(session.job)
+            session.stack.push_async_callback(loop.run_in_executor, None, worker.remove, session.job)
         session.stack.callback(session.job.close_input)
         self._metrics.sessions.labels(session.kind).inc()
         session.stack.callback(self._metrics.sessions.labels(session.kind).dec)
@@ -106,13 +121,25 @@ class SessionManager:
 
     async def open_frames(self, portrait: Portrait, send: FrameSink, on_event: EventSink) -> FramesSession:
         """A WebSocket-only talking head (frames mode): no peer connection, JPEG frames back over ``send``;
-        ``on_event(ServerEvent)`` gets speaking on/off (both called on an engine thread)."""
+        ``on_event(ServerEvent)`` gets speaking on/off (both called from another thread)."""
         self._check_capacity()
         loop = asyncio.get_running_loop()
-        generator = await self._generator(portrait, self._config.speech.fps, AUDIO_RATE)
-        job = FramesJob(f"frames-{secrets.token_hex(3)}", generator, self._config.render.crop_size, self._clock,
-                        self._metrics, send, on_event)
+        name = f"frames-{secrets.token_hex(3)}"
+        fps = self._config.speech.fps
+        job: EngineJob
+        if self.resources.pool is not None:
+            remote = await self.resources.pool.open("frames", name, portrait, fps, AUDIO_RATE, self._clock,
+                                                    self._metrics, None, None, None)
+            remote.send_frame, remote.on_event = send, on_event
+            model = await self.resources.speech_model()
+            job, speech = remote, RemoteSpeech(remote, fps, model.lookahead_s)
+        else:
+            generator = await self._generator(portrait, fps, AUDIO_RATE)
+            job = FramesJob(name, generator, self._config.render.crop_size, self._clock, self._metrics, send,
+                            on_event)
+            speech = LocalSpeech(generator, self.resources.ingest)
         session = FramesSession(portrait, job, self._clock)
+        session.speech = speech
         session.stack.push_async_callback(loop.run_in_executor, None, _free_job, job)
         try:
             self._register(session)
@@ -131,19 +158,8 @@ class SessionManager:
         loop = asyncio.get_running_loop()
         stack = AsyncExitStack()  # everything built below, released in reverse if any step fails
         try:
-            input_ring = FrameRing(on_write=self.resources.worker.notify)
             name = f"{kind}-{secrets.token_hex(3)}"
-            job: EngineJob
-            playout: AudioPlayout | None = None
-            if kind == "puppet":
-                job = await loop.run_in_executor(None, PuppetJob, name, portrait.source, self._config, self._clock,
-                                                 self._metrics, input_ring, self.resources.drivers)
-            elif kind == "talk":
-                generator = await self._generator(portrait, self._config.server.fps, AUDIO_RATE)
-                playout = AudioPlayout(AUDIO_RATE, PLAYOUT_PREROLL_S)
-                job = TalkJob(name, generator, playout, self._clock, self._metrics)
-            else:
-                job = EchoJob(name, self._clock, self._metrics, input_ring)
+            job, input_ring, playout, speech = await self._rtc_job(kind, name, portrait)
             stack.push_async_callback(loop.run_in_executor, None, _free_job, job)
             output = RingVideoTrack(OUTPUT_RING_SLOTS, self._config.server.fps, self._clock, self._metrics,
                                     portrait.crop, loop)
@@ -153,14 +169,19 @@ class SessionManager:
             stack.push_async_callback(self._close_peer, pc)
             session = RtcSession(kind, portrait, job, pc, output, self._clock, stack)
 
+            session.speech = speech
+            remote = job if isinstance(job, RemoteJob) else None
+
             def on_frame() -> None:
                 session.last_input_ns = self._clock.now_ns()
+                if remote is not None:
+                    remote.notify_input()
 
             @pc.on("track")
             def on_track(track: Any) -> None:
-                if track.kind == "video":
+                if track.kind == "video" and input_ring is not None:
                     session.spawn(pump_video(track, input_ring, self._clock, self._metrics, self.resources.convert,
-                                             on_frame), "pump")
+                                             on_frame, self._config.tracker.max_side), "pump")
 
             @pc.on("connectionstatechange")
             async def on_state() -> None:
@@ -170,14 +191,41 @@ class SessionManager:
             tracks = [output] + ([PlayoutAudioTrack(playout, self._clock)] if playout is not None else [])
             answer = await answer_offer(pc, offer_sdp, tracks)
             self._register(session)
-            if isinstance(job, TalkJob):
-                session.spawn(self._tick(job), "ticker")
+            if kind == "talk":
+                session.spawn(self._tick(job), "ticker")  # type: ignore[arg-type]
         except BaseException:
             await stack.aclose()
             raise
         return session, answer
 
-    async def _tick(self, job: TalkJob) -> None:
+    async def _rtc_job(self, kind: str, name: str, portrait: Portrait
+                       ) -> tuple[EngineJob, FrameSink | None, AudioPlayout | None, SpeechInput | None]:
+        """The engine job of a WebRTC session, here or on a worker process: (job, the ring its input video
+        goes to, the talking head's audio buffer, its speech input)."""
+        loop = asyncio.get_running_loop()
+        playout = AudioPlayout(AUDIO_RATE, PLAYOUT_PREROLL_S) if kind == "talk" else None
+        pool = self.resources.pool
+        if pool is not None:
+            side, crop = self._config.tracker.max_side, self._config.render.crop_size
+            out = (side, side) if kind == "echo" else (crop, crop)
+            remote = await pool.open(kind, name, portrait, self._config.server.fps, AUDIO_RATE, self._clock,
+                                     self._metrics, (side, side) if kind != "talk" else None, out, playout)
+            model = await self.resources.speech_model() if kind == "talk" else None
+            speech = RemoteSpeech(remote, self._config.server.fps, model.lookahead_s) if model else None
+            return remote, remote.input_ring, playout, speech
+        input_ring = FrameRing(on_write=self.resources.worker.notify)
+        if kind == "puppet":
+            job: EngineJob = await loop.run_in_executor(None, PuppetJob, name, portrait.source, self._config,
+                                                        self._clock, self._metrics, input_ring, self.resources.drivers)
+            return job, input_ring, None, None
+        if kind == "talk":
+            assert playout is not None
+            generator = await self._generator(portrait, self._config.server.fps, AUDIO_RATE)
+            talk = TalkJob(name, generator, playout, self._clock, self._metrics)
+            return talk, None, playout, LocalSpeech(generator, self.resources.ingest, playout.clear)
+        return EchoJob(name, self._clock, self._metrics, input_ring), input_ring, None, None
+
+    async def _tick(self, job: TalkJob | RemoteJob) -> None:
         """Plan a talking-head frame at the output cadence (drift-free; skips ahead after a stall)."""
         interval_ns = int(1e9 / self._config.server.fps)
         next_ns = self._clock.now_ns()
@@ -268,6 +316,7 @@ class SessionManager:
         while True:
             await asyncio.sleep(1.0)
             now = self._clock.now_ns()
+            self._update_load_metrics(now)
             fps = 0.0
             for session in list(self._sessions.values()):
                 fps += session.job.stats.fps(now)
@@ -278,6 +327,19 @@ class SessionManager:
                 elif now - session.last_input_ns > idle_ns:
                     await self.close(session.id, "idle")
             self._metrics.engine_fps.set(fps)
+
+    def _update_load_metrics(self, now_ns: int) -> None:
+        resources = self.resources
+        resources.sample_load(now_ns)
+        self._metrics.engine_load.set(resources.load)
+        self._metrics.engine_capacity.set(resources.capacity)
+        if resources.pool is not None:
+            for handle in resources.pool.handles:
+                label = str(handle.index)
+                self._metrics.worker_load.labels(label).set(handle.busy)
+                self._metrics.worker_sessions.labels(label).set(len(handle.jobs))
+                self._metrics.worker_up.labels(label).set(1.0 if handle.alive else 0.0)
+            self._metrics.worker_restarts.set(resources.pool.restarts)
 
     async def aclose(self) -> None:
         if self._reaper is not None:

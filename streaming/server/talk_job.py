@@ -12,13 +12,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from fractions import Fraction
+from typing import Protocol
 
 import av
 import numpy as np
 from livepuppet.engine.clock import Clock
 from livepuppet.engine.speech.generator import TalkingHeadGenerator, TalkPlan, TalkSegmentEnd
 from livepuppet.streaming.protocol import FrameHeader, ServerEvent, Speaking
-from livepuppet.streaming.server.audio_playout import AudioPlayout
 from livepuppet.streaming.server.engine_job import EngineJob
 from livepuppet.streaming.server.metrics import ServerMetrics, Stage
 
@@ -27,6 +27,18 @@ PACKET_S = 0.02  # the WebRTC audio track sends 20 ms packets
 MAX_FRAMES_IN_FLIGHT = 8  # frames-mode JPEGs sent but not yet written to the socket (a slow client)
 
 EventSink = Callable[[ServerEvent], None]
+
+
+class PlayoutSink(Protocol):
+    """Where a talk job's audio goes: the WebRTC audio track's buffer (or, from a worker process, a proxy
+    of it in the front)."""
+
+    def push(self, samples: np.ndarray) -> None: ...
+
+    def clear(self) -> None: ...
+
+    @property
+    def queued_s(self) -> float: ...
 
 
 class _SpeakingState:
@@ -56,7 +68,7 @@ class TalkJob(EngineJob):
 
     kind = "talk"
 
-    def __init__(self, name: str, generator: TalkingHeadGenerator, playout: AudioPlayout, clock: Clock,
+    def __init__(self, name: str, generator: TalkingHeadGenerator, playout: PlayoutSink, clock: Clock,
                  metrics: ServerMetrics) -> None:
         super().__init__(name, clock, metrics)
         self.generator = generator

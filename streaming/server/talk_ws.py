@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from livepuppet.engine.clock import Clock
 from livepuppet.engine.config import EngineConfig
-from livepuppet.engine.speech.generator import SEGMENT_END, AudioChunk, BufferFull, TalkingHeadGenerator
+from livepuppet.engine.speech.generator import BufferFull
 from livepuppet.engine.speech.mouth_model import MouthFrame
 from livepuppet.engine.speech.visemes import VISEMES
 from livepuppet.errors import LivepuppetError
@@ -52,9 +52,11 @@ from livepuppet.streaming.protocol import (
 )
 from livepuppet.streaming.server.metrics import ServerMetrics
 from livepuppet.streaming.server.portraits import PortraitStore
-from livepuppet.streaming.server.session import RtcSession, Session
+from livepuppet.streaming.server.session import Session
 from livepuppet.streaming.server.session_manager import SessionLimit, SessionManager, UnknownSession
+from livepuppet.streaming.server.speech_input import SpeechInput
 from livepuppet.streaming.server.talk_job import FramesJob, TalkJob
+from livepuppet.streaming.server.worker_pool import RemoteJob
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -68,7 +70,7 @@ class TalkState:
     """One WebSocket connection: the session it feeds and the audio format it declared."""
 
     session: Session
-    generator: TalkingHeadGenerator
+    speech: SpeechInput
     attached: bool  # fed a WebRTC talk session (else: its own frames session)
     rate: int = 0
     forget: Callable[[], None] = lambda: None  # drops the session's end listener
@@ -143,8 +145,8 @@ class TalkServer:
             await connection.close(CLOSE_BUSY if busy else CLOSE_REFUSED, code)
             return
         try:
-            await send.event(Ready(output="webrtc" if state.attached else "frames", fps=state.generator.fps,
-                                   session=state.session.id, lookahead_ms=round(state.generator.lookahead_s * 1000)))
+            await send.event(Ready(output="webrtc" if state.attached else "frames", fps=state.speech.fps,
+                                   session=state.session.id, lookahead_ms=round(state.speech.lookahead_s * 1000)))
             async for message in connection:
                 self._sessions.touch(state.session)
                 try:
@@ -164,22 +166,23 @@ class TalkServer:
         session_id = query.get("session", [""])[0]
         if session_id:
             session = self._sessions.get(session_id)
-            if not isinstance(session, RtcSession) or not isinstance(session.job, TalkJob):
+            job = session.job
+            if session.speech is None or not isinstance(job, (TalkJob, RemoteJob)) or session.kind != "talk":
                 raise ProtocolError("bad_session", f"session {session_id[:6]}… is a {session.kind} session, not talk")
             if session_id in self._attached:
                 raise ProtocolError("bad_session", "another WebSocket already feeds this session")
             self._attached.add(session_id)
-            session.job.on_event = send.event_soon
-            state = TalkState(session=session, generator=session.job.generator, attached=True)
+            job.on_event = send.event_soon
+            state = TalkState(session=session, speech=session.speech, attached=True)
         else:
             portrait_id = query.get("portrait", [""])[0]
             portrait = self._portraits.get(portrait_id) if portrait_id else self._portraits.default
             frames = await self._sessions.open_frames(
                 portrait, lambda header, jpeg: loop.call_soon_threadsafe(send.frame, header, jpeg),
                 lambda event: loop.call_soon_threadsafe(send.event_soon, event))
-            assert isinstance(frames.job, FramesJob)
+            assert isinstance(frames.job, (FramesJob, RemoteJob)) and frames.speech is not None
             send.on_frame_sent = frames.job.sent
-            state = TalkState(session=frames, generator=frames.job.generator, attached=False)
+            state = TalkState(session=frames, speech=frames.speech, attached=False)
 
         async def ended(reason: str) -> None:
             await send.event(Ended(reason=reason))
@@ -192,7 +195,7 @@ class TalkServer:
         state.forget()
         if state.attached:
             job = state.session.job
-            if isinstance(job, TalkJob):
+            if isinstance(job, (TalkJob, RemoteJob)):
                 job.on_event = None
             self._attached.discard(state.session.id)
         else:
@@ -203,10 +206,8 @@ class TalkServer:
             raise ProtocolError("not_started", 'send {"type": "start", "sample_rate": 16000} before audio')
         pcm = np.frombuffer(pcm16_audio(data), "<i2")
         self._metrics.audio_chunks.inc()
-        loop = asyncio.get_running_loop()
         try:
-            frames = await loop.run_in_executor(self._sessions.resources.ingest, state.generator.push_audio,
-                                                AudioChunk(pcm, state.rate))
+            frames = await state.speech.push(pcm, state.rate)
         except BufferFull as exc:
             raise ProtocolError("buffer_full", str(exc)) from exc
         if frames:
@@ -214,27 +215,23 @@ class TalkServer:
         self._sessions.resources.worker.notify()
 
     async def _control(self, state: TalkState, message: Start | End | Interrupt | SetEmotion, send: _Sender) -> None:
-        loop = asyncio.get_running_loop()
         if isinstance(message, Start):
             state.rate = message.sample_rate
             await send.event(Started(sample_rate=state.rate))
         elif isinstance(message, End):
             if not state.rate:
                 raise ProtocolError("not_started", 'nothing to end: send {"type": "start", …} and audio first')
-            frames = await loop.run_in_executor(self._sessions.resources.ingest, state.generator.push_audio,
-                                                SEGMENT_END)
+            frames = await state.speech.end()
             if frames:
                 await send.event(_mouth_event(frames))
             self._sessions.resources.worker.notify()
         elif isinstance(message, Interrupt):
-            job = state.session.job
-            interrupt = job.interrupt if isinstance(job, TalkJob) else state.generator.clear_buffer
-            await loop.run_in_executor(self._sessions.resources.ingest, interrupt)
+            await state.speech.interrupt()
             await send.event(Interrupted())
             self._sessions.resources.worker.notify()
         else:
             intensity = self._config.speech.emotion_intensity if message.intensity is None else message.intensity
-            state.generator.set_emotion(message.emotion, intensity)
+            state.speech.set_emotion(message.emotion, intensity)
 
 
 class _Sender:

@@ -19,7 +19,7 @@ import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from livepuppet.engine.clock import Clock
-from livepuppet.streaming.frame_ring import FrameRing
+from livepuppet.streaming.frame_ring import FrameRing, FrameSink
 from livepuppet.streaming.server.audio_playout import AudioPlayout
 from livepuppet.streaming.server.metrics import ServerMetrics, Stage
 
@@ -89,10 +89,11 @@ class RingVideoTrack(MediaStreamTrack):
         return frame_out
 
 
-async def pump_video(track: MediaStreamTrack, ring: FrameRing, clock: Clock, metrics: ServerMetrics,
-                     executor: Executor, on_frame: Callable[[], None] | None = None) -> None:
-    """Receive frames until the track ends, decode each to RGB off the loop and publish it to ``ring``.
-    The frame's ``pts`` in the ring is its arrival time on the server clock."""
+async def pump_video(track: MediaStreamTrack, ring: FrameSink, clock: Clock, metrics: ServerMetrics,
+                     executor: Executor, on_frame: Callable[[], None] | None = None, max_side: int = 0) -> None:
+    """Receive frames until the track ends, decode each to RGB off the loop (scaled down to fit
+    ``max_side`` when larger: the tracker works at that size anyway) and publish it to ``ring``. The frame's
+    ``pts`` in the ring is its arrival time on the server clock."""
     seq = 0
     loop = asyncio.get_running_loop()
     while True:
@@ -101,7 +102,7 @@ async def pump_video(track: MediaStreamTrack, ring: FrameRing, clock: Clock, met
         except MediaStreamError:
             return
         arrived = clock.now_ns()
-        pixels = await loop.run_in_executor(executor, _to_rgb, frame)
+        pixels = await loop.run_in_executor(executor, _to_rgb, frame, max_side)
         decoded = clock.now_ns()
         metrics.frames_in.inc()
         if ring.write(pixels, arrived, seq, (("received", arrived), ("decoded", decoded))):
@@ -111,7 +112,12 @@ async def pump_video(track: MediaStreamTrack, ring: FrameRing, clock: Clock, met
             on_frame()
 
 
-def _to_rgb(frame: av.VideoFrame) -> np.ndarray:
+def _to_rgb(frame: av.VideoFrame, max_side: int = 0) -> np.ndarray:
+    side = max(frame.width, frame.height)
+    if max_side and side > max_side:
+        k = max_side / side
+        return frame.reformat(width=max(2, round(frame.width * k)), height=max(2, round(frame.height * k)),
+                              format="rgb24").to_ndarray()
     return frame.to_ndarray(format="rgb24")
 
 

@@ -1,0 +1,424 @@
+"""Engine worker processes seen from the front: start them, place sessions on the least-loaded one, relay
+their frames and events, notice when one dies (its sessions end, a new process takes its place) and know
+how loaded they are (admission).
+
+A session placed on a worker has a :class:`RemoteJob` here: the same manager-facing contract as a local
+job (outputs, stats, failure, controls, close), backed by the real job in the worker. Its input and output
+frames cross in shared-memory rings this process creates and frees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import Future
+from multiprocessing.connection import Connection
+from typing import Any
+
+import numpy as np
+from livepuppet.engine.clock import Clock
+from livepuppet.engine.config import EngineConfig
+from livepuppet.engine.speech.generator import BufferFull
+from livepuppet.engine.speech.mouth_model import MouthFrame
+from livepuppet.errors import InputError, LivepuppetError
+from livepuppet.streaming.frame_ring import RingStats
+from livepuppet.streaming.protocol import ServerEvent
+from livepuppet.streaming.server import worker_messages as m
+from livepuppet.streaming.server.audio_playout import AudioPlayout
+from livepuppet.streaming.server.controls import Controls
+from livepuppet.streaming.server.engine_job import EngineJob
+from livepuppet.streaming.server.metrics import ServerMetrics
+from livepuppet.streaming.server.portraits import Portrait
+from livepuppet.streaming.server.talk_job import EventSink, FrameSink
+from livepuppet.streaming.server.worker_process import WorkerInit
+from livepuppet.streaming.shared_ring import SharedFrameRing
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 60.0
+OPEN_TIMEOUT_S = 30.0
+NEW_JOB_LOAD = 0.3  # cores a session is assumed to cost until its worker has reported
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+class WorkerDied(LivepuppetError):
+    """The engine worker process serving a session ended."""
+
+
+class WorkerHandle:
+    """One worker process and the pipe to it; a reader thread dispatches what it says."""
+
+    def __init__(self, index: int, config: EngineConfig, threads: int, on_death: Callable[[WorkerHandle], None]
+                 ) -> None:
+        self.index = index
+        self._on_death = on_death
+        # A fresh interpreter (not a fork of a process running threads and an event loop, and not
+        # multiprocessing's spawn, which re-imports the caller's __main__), on one end of a socket pair.
+        ours, theirs = socket.socketpair()
+        env = {**os.environ, **{name: str(threads) for name in THREAD_ENV}, "GLOG_minloglevel": "2"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "livepuppet.streaming.server.worker_process", str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
+        theirs.close()
+        self._conn = Connection(ours.detach())
+        self._conn.send(WorkerInit(config, threads, logging.getLogger().level))
+        self._send_lock = threading.Lock()
+        self.jobs: dict[str, RemoteJob] = {}
+        self.portraits: set[str] = set()
+        self.busy = 0.0  # cores busy, from the last stats
+        self.opened_since_stats = 0
+        self.alive = True
+        self._ready = threading.Event()
+        self._requests: dict[int, Future[Any]] = {}
+        self._ids = itertools.count()
+        self._reader = threading.Thread(target=self._read, name=f"livepuppet-worker-{index}-rx", daemon=True)
+        self._reader.start()
+
+    def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
+        if not self._ready.wait(timeout) or not self.alive:
+            raise WorkerDied(f"engine worker {self.index} did not start")
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def load(self) -> float:
+        return self.busy + NEW_JOB_LOAD * self.opened_since_stats
+
+    def send(self, message: m.Command) -> None:
+        with self._send_lock:
+            if not self.alive:
+                raise WorkerDied(f"engine worker {self.index} is down")
+            try:
+                self._conn.send(message)
+            except (BrokenPipeError, OSError) as exc:
+                raise WorkerDied(f"engine worker {self.index} is down: {exc}") from exc
+
+    def request(self, make: Callable[[int], m.Command]) -> Future[Any]:
+        """Send a command that the worker answers (by request id); the future resolves on the reader thread."""
+        future: Future[Any] = Future()
+        request = next(self._ids)
+        self._requests[request] = future
+        try:
+            self.send(make(request))
+        except WorkerDied as exc:
+            self._requests.pop(request, None)
+            future.set_exception(exc)
+        return future
+
+    def _read(self) -> None:
+        while True:
+            try:
+                event = self._conn.recv()
+            except (EOFError, OSError):
+                break
+            try:
+                self._dispatch(event)
+            except Exception:  # one bad event must not stop the relay of every other session
+                log.exception("worker %d: event %s failed", self.index, type(event).__name__)
+        self.alive = False
+        self._ready.set()
+        for future in list(self._requests.values()):
+            if not future.done():
+                future.set_exception(WorkerDied(f"engine worker {self.index} died"))
+        self._requests.clear()
+        for job in list(self.jobs.values()):
+            job.worker_died()
+        self._on_death(self)
+
+    def _dispatch(self, event: m.Event) -> None:
+        if isinstance(event, m.WorkerReady):
+            self._ready.set()
+        elif isinstance(event, m.WorkerStats):
+            self.busy = event.busy
+            self.opened_since_stats = 0
+            for job_id, snapshot in event.jobs.items():
+                if (job := self.jobs.get(job_id)) is not None:
+                    job.apply(snapshot)
+        elif isinstance(event, (m.JobOpened, m.Reply)):
+            key = event.request if isinstance(event, m.Reply) else -1
+            if isinstance(event, m.JobOpened):
+                job = self.jobs.get(event.job_id)
+                if job is not None:
+                    job.opened(event.error)
+                return
+            future = self._requests.pop(key, None)
+            if future is not None and not future.done():
+                future.set_result(event)
+        else:
+            job = self.jobs.get(event.job_id)
+            if job is not None:
+                job.deliver(event)
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        try:
+            self.send(m.Shutdown())
+        except WorkerDied:
+            pass
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout)
+        self._conn.close()
+        self._reader.join(timeout)
+
+
+class RemoteJob(EngineJob):
+    """The front's side of a job running in a worker process (never stepped here)."""
+
+    def __init__(self, kind: str, job_id: str, handle: WorkerHandle, clock: Clock, metrics: ServerMetrics,
+                 loop: asyncio.AbstractEventLoop, input_ring: SharedFrameRing | None,
+                 output_ring: SharedFrameRing | None, playout: AudioPlayout | None) -> None:
+        super().__init__(job_id, clock, metrics)
+        self.kind = kind
+        self.handle = handle
+        self._loop = loop
+        self.input_ring = input_ring
+        self.output_ring = output_ring
+        self.playout = playout
+        self.on_event: EventSink | None = None
+        self.send_frame: FrameSink | None = None
+        self._opened: Future[str] = Future()
+        self._died = False
+        self._last_out = -1
+        self._closed = False
+
+    # -- manager-facing contract --------------------------------------------------------------------------
+
+    def _has_work(self) -> bool:
+        return False
+
+    def _run(self, start_ns: int) -> bool:  # pragma: no cover - the worker process steps the real job
+        return False
+
+    @property
+    def failed(self) -> bool:
+        return self._failed or self._died
+
+    def input_stats(self) -> RingStats:
+        return self.input_ring.stats() if self.input_ring is not None else RingStats()
+
+    def close_input(self) -> None:
+        if self.input_ring is not None:
+            self.input_ring.close()
+
+    def control(self, controls: Controls) -> None:
+        if self.kind != "puppet":
+            super().control(controls)
+        self._send(m.Control(self.name, controls))
+
+    def close(self) -> None:
+        """Close the worker's job, then free the shared rings (blocking: called off the event loop)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.handle.jobs.pop(self.name, None)
+        if self.handle.alive:
+            try:
+                self.handle.send(m.CloseJob(self.name))
+            except WorkerDied:
+                pass
+        for ring in (self.input_ring, self.output_ring):
+            if ring is not None:
+                ring.unlink()
+
+    # -- talk and frames ---------------------------------------------------------------------------------
+
+    def tick(self) -> None:
+        queued = self.playout.queued_s if self.playout is not None else 0.0
+        self._send(m.Tick(self.name, queued))
+
+    def sent(self) -> None:
+        self._send(m.FrameSent(self.name))
+
+    def notify_input(self) -> None:
+        self._send(m.InputFrame(self.name))
+
+    def _send(self, message: m.Command) -> None:
+        try:
+            self.handle.send(message)
+        except WorkerDied:
+            self._died = True
+
+    # -- from the reader thread ------------------------------------------------------------------------------
+
+    def opened(self, error: str) -> None:
+        if not self._opened.done():
+            self._opened.set_result(error)
+
+    async def wait_opened(self) -> None:
+        error = await asyncio.wait_for(asyncio.wrap_future(self._opened), OPEN_TIMEOUT_S)
+        if error:
+            raise InputError(f"the engine worker could not open the session: {error}")
+
+    def worker_died(self) -> None:
+        self._died = True
+        self.stats.last_error = f"engine worker {self.handle.index} died"
+        if not self._opened.done():
+            self._opened.set_result(self.stats.last_error)
+
+    def apply(self, s: m.JobStatsSnapshot) -> None:
+        st = self.stats
+        st.frames_out, st.errors, st.face_found, st.last_error = s.frames_out, s.errors, s.face_found, s.last_error
+        st.speech_start_ms, st.interrupt_ms = s.speech_start_ms, s.interrupt_ms
+        st.engine_ms = deque(s.engine_ms, maxlen=st.engine_ms.maxlen)
+        st.out_times_ns = deque(s.out_times_ns, maxlen=st.out_times_ns.maxlen)
+        self._failed = s.failed
+
+    def deliver(self, event: m.Event) -> None:
+        if isinstance(event, m.FrameReady) and self.output_ring is not None:
+            frame = self.output_ring.take(self._last_out)
+            if frame is not None:
+                with frame:
+                    self._last_out = frame.seq
+                    self._publish(frame.pixels, frame.pts, frame.seq, frame.stamps)
+        elif isinstance(event, m.TalkAudio) and self.playout is not None:
+            self.playout.push(event.pcm)
+        elif isinstance(event, m.JpegFrame) and self.send_frame is not None:
+            self.send_frame(event.header, event.jpeg)
+        elif isinstance(event, m.JobEvent) and self.on_event is not None:
+            self._loop.call_soon_threadsafe(self._event, event.event)
+
+    def _event(self, event: ServerEvent) -> None:
+        if self.on_event is not None:
+            self.on_event(event)
+
+
+class RemoteSpeech:
+    """Speech for a talking head in a worker process (the audio model runs there)."""
+
+    def __init__(self, job: RemoteJob, fps: float, lookahead_s: float) -> None:
+        self._job = job
+        self.fps = fps
+        self.lookahead_s = lookahead_s
+
+    async def _ask(self, make: Callable[[int], m.Command]) -> list[MouthFrame]:
+        reply: m.Reply = await asyncio.wrap_future(self._job.handle.request(make))
+        if reply.code == "buffer_full":
+            raise BufferFull(reply.error)
+        if reply.error:
+            raise InputError(reply.error)
+        return list(reply.frames)
+
+    async def push(self, pcm: np.ndarray, sample_rate: int) -> list[MouthFrame]:
+        return await self._ask(lambda r: m.PushAudio(self._job.name, r, pcm, sample_rate))
+
+    async def end(self) -> list[MouthFrame]:
+        return await self._ask(lambda r: m.EndSegment(self._job.name, r))
+
+    async def interrupt(self) -> None:
+        await self._ask(lambda r: m.Interrupt(self._job.name, r))
+        if self._job.playout is not None:
+            self._job.playout.clear()
+
+    def set_emotion(self, name: str, intensity: float) -> None:
+        from livepuppet.engine.config import EMOTIONS
+
+        if name not in EMOTIONS:
+            raise InputError(f"emotion must be one of {', '.join(EMOTIONS)}, not {name!r}")
+        self._job.handle.send(m.SetEmotion(self._job.name, name, float(intensity)))
+
+
+class WorkerPool:
+    """``count`` worker processes with ``threads`` engine threads each; restarts the ones that die."""
+
+    def __init__(self, config: EngineConfig, count: int, threads: int = 1) -> None:
+        self._config = config
+        self._threads = threads
+        self.handles: list[WorkerHandle] = []
+        self.restarts = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = False
+        self._count = count
+
+    async def start(self) -> None:
+        """Start every worker (blocking spawns run off the loop, all at once)."""
+        self._loop = asyncio.get_running_loop()
+        self.handles = [self._spawn(i) for i in range(self._count)]
+        await asyncio.gather(*(self._loop.run_in_executor(None, h.wait_ready) for h in self.handles))
+
+    def _spawn(self, index: int) -> WorkerHandle:
+        return WorkerHandle(index, self._config, self._threads, self._died)
+
+    def _died(self, handle: WorkerHandle) -> None:
+        """Reader thread: a worker ended. Its sessions fail (the reaper ends them); a new process replaces it."""
+        if self._closing or self._loop is None:
+            return
+        log.error("engine worker %d (pid %s) died; %d sessions end; restarting it", handle.index, handle.pid,
+                  len(handle.jobs))
+        self._loop.call_soon_threadsafe(self._restart, handle)
+
+    def _restart(self, handle: WorkerHandle) -> None:
+        if self._closing or handle not in self.handles:
+            return
+        index = self.handles.index(handle)
+        replacement = self._spawn(handle.index)
+        self.handles[index] = replacement
+        self.restarts += 1
+        assert self._loop is not None
+        self._loop.run_in_executor(None, handle.process.wait, 5.0)  # reap the dead process
+
+    @property
+    def alive(self) -> list[WorkerHandle]:
+        return [h for h in self.handles if h.alive and h._ready.is_set()]
+
+    @property
+    def degraded(self) -> bool:
+        return len(self.alive) < self._count
+
+    @property
+    def capacity(self) -> float:
+        """Cores of engine work the pool can do (alive workers × threads)."""
+        return float(len(self.alive) * self._threads)
+
+    @property
+    def load(self) -> float:
+        return sum(h.load for h in self.alive)
+
+    def least_loaded(self) -> WorkerHandle:
+        alive = self.alive
+        if not alive:
+            raise WorkerDied("no engine worker is running (they are restarting); try again in a few seconds")
+        return min(alive, key=lambda h: (h.load, len(h.jobs)))
+
+    async def open(self, kind: str, job_id: str, portrait: Portrait, fps: float, audio_rate: int,
+                   clock: Clock, metrics: ServerMetrics, input_shape: tuple[int, int] | None,
+                   output_shape: tuple[int, int] | None, playout: AudioPlayout | None) -> RemoteJob:
+        """Place a job on the least-loaded worker and wait until it runs there."""
+        assert self._loop is not None
+        handle = self.least_loaded()
+        loop = self._loop
+        input_ring = SharedFrameRing.create(*input_shape) if input_shape else None
+        output_ring = SharedFrameRing.create(*output_shape) if output_shape else None
+        job = RemoteJob(kind, job_id, handle, clock, metrics, loop, input_ring, output_ring, playout)
+        handle.jobs[job_id] = job  # counted on this worker at once, so concurrent openings spread out
+        handle.opened_since_stats += 1
+        try:
+            if portrait.id not in handle.portraits:
+                handle.portraits.add(portrait.id)
+                await loop.run_in_executor(None, handle.send, m.AddPortrait(portrait.id, portrait.source))
+
+            def ref(ring: SharedFrameRing | None) -> m.RingRef | None:
+                return None if ring is None else m.RingRef(ring.name, ring.max_height, ring.max_width)
+
+            handle.send(m.OpenJob(job_id, kind, portrait.id, ref(input_ring), ref(output_ring), fps, audio_rate))
+            await job.wait_opened()
+        except BaseException:
+            await loop.run_in_executor(None, job.close)
+            raise
+        return job
+
+    async def aclose(self) -> None:
+        self._closing = True
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(*(loop.run_in_executor(None, h.shutdown) for h in self.handles))
