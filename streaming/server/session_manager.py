@@ -11,6 +11,7 @@ import secrets
 from contextlib import AsyncExitStack
 from typing import Any
 
+import numpy as np
 from livepuppet.engine.clock import Clock
 from livepuppet.engine.config import EngineConfig
 from livepuppet.engine.speech.generator import TalkingHeadGenerator
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 RTC_KINDS = ("puppet", "echo", "talk")
 OUTPUT_RING_SLOTS = 3
 MAX_VIEWERS = 8  # WHEP viewers per session
+NEW_SESSION_CORES = 0.3  # a session's assumed cost until its engine time has been measured
 PLAYOUT_PREROLL_S = 0.03  # the audio track's jitter buffer: one 20 ms packet plus the loop's jitter
 
 
@@ -88,14 +90,21 @@ class SessionManager:
         if self.count >= server.max_sessions:
             self._metrics.sessions_rejected.labels("cap").inc()
             raise SessionLimit(f"the server is at its limit of {server.max_sessions} sessions; try again later")
-        if server.admission == "refuse" and self.count:
+        if server.admission == "refuse" and self.resources.pool is not None:
             capacity = self.resources.capacity * (1.0 - server.capacity_margin)
-            load = self.resources.load
-            per_session = load / self.count
-            if load + per_session > capacity:
+            costs = [self._cost(session) for session in self._sessions.values()]
+            demand = sum(costs)
+            new = float(np.median(costs)) if costs else NEW_SESSION_CORES
+            if costs and demand + new > capacity:  # an idle engine always takes a session
                 self._metrics.sessions_rejected.labels("capacity").inc()
-                raise SessionLimit(f"the engine is at capacity ({load:.2f} of {self.resources.capacity:.0f} cores "
-                                   f"busy with {self.count} sessions); try again later", retry_after=5)
+                raise SessionLimit(f"the engine is at capacity: {len(costs)} sessions need {demand:.2f} of "
+                                   f"{self.resources.capacity:.0f} cores; try again later", retry_after=5)
+
+    def _cost(self, session: Session) -> float:
+        """Cores a session needs at its frame rate, from its measured engine time per frame."""
+        fps = self._config.speech.fps if session.kind == "frames" else self._config.server.fps
+        ms = session.job.stats.engine_percentile(0.5)
+        return fps * ms / 1000.0 if ms > 0 else NEW_SESSION_CORES
 
     async def _generator(self, portrait: Portrait, fps: float, audio_rate: int) -> TalkingHeadGenerator:
         model = await self.resources.speech_model()

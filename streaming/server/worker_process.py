@@ -112,6 +112,7 @@ class WorkerHost:
     def serve(self) -> None:
         stats = threading.Thread(target=self._report, name="livepuppet-worker-stats", daemon=True)
         stats.start()
+        self._speech_model()  # load once before taking sessions: the first talking head starts at once
         self._link.send(m.WorkerReady(os.getpid()))
         try:
             while True:

@@ -1,0 +1,180 @@
+"""Engine worker processes: sessions spread over two workers; kill -9 of one ends only its sessions (the
+others keep streaming) and the worker comes back; webcam and WebRTC talk sessions work through the
+shared-memory rings; admission refuses at capacity with 503 + Retry-After; nothing (shared memory,
+processes, threads) is left behind after many sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from livepuppet.engine.media.audio_io import read_audio
+from livepuppet.streaming.clients.talk_client import TalkClient
+from livepuppet.streaming.clients.whip_client import ArrayVideoTrack, whip_close, whip_connect
+from livepuppet.streaming.protocol import Ended, Error, Ready
+from livepuppet.streaming.server.app import STATE_KEY
+
+from tests.streaming.server.http_client import http
+
+pytestmark = pytest.mark.slow
+
+
+def health(server) -> dict:  # noqa: ANN001
+    return json.loads(http("GET", server.base_url + "/healthz")[1])
+
+
+def shm_segments() -> set[str]:
+    return {name for name in os.listdir("/dev/shm") if name.startswith("lp_")}
+
+
+@pytest.fixture()
+def two_workers(server_factory, config):  # noqa: ANN001, ANN201
+    return server_factory(replace(config, server=replace(config.server, workers=2, max_sessions=8)))
+
+
+async def speak(c: TalkClient, pcm: np.ndarray) -> None:
+    await c.wait_for(lambda t: t.of_type(Ready), 30)
+    await c.start(16000)
+    await c.send_audio(pcm, 16000, chunk_s=0.1)
+    await c.end()
+
+
+def test_sessions_spread_and_a_killed_worker_ends_only_its_own(two_workers, speech_wav: Path) -> None:  # noqa: ANN001
+    server = two_workers
+    port = server.call(lambda: server.app[STATE_KEY].audio_port)
+    pcm = read_audio(speech_wav, 16000)
+    frames = int(np.ceil(len(pcm) / 16000 * 25))
+    first = health(server)
+    assert first["status"] == "ok" and len(first["workers"]) == 2
+
+    async def scenario() -> tuple[dict, TalkClient, TalkClient, dict, int]:
+        url = f"ws://127.0.0.1:{port}/talk"
+        async with TalkClient(url) as a, TalkClient(url) as b:
+            await asyncio.gather(speak(a, pcm), speak(b, pcm))
+            await a.wait_for(lambda t: len(t.frames) >= frames, 60)
+            await b.wait_for(lambda t: len(t.frames) >= frames, 60)
+            placed = await asyncio.to_thread(health, server)
+            session_a = a.transcript.of_type(Ready)[0].session
+            worker_of_a = server.call(lambda: server.app[STATE_KEY].sessions.get(session_a).job.handle.pid)
+            os.kill(worker_of_a, signal.SIGKILL)  # type: ignore[arg-type]
+            await a.wait_for(lambda t: t.of_type(Ended), 20)
+            before = len(b.transcript.frames)
+            await b.start(16000)
+            await b.send_audio(pcm[:16000], 16000)  # b's worker is untouched: b keeps talking
+            await b.end()
+            await b.wait_for(lambda t: len(t.frames) >= before + 25, 30)
+            for _ in range(100):  # the killed worker comes back
+                back = await asyncio.to_thread(health, server)
+                if back["status"] == "ok" and all(w["up"] for w in back["workers"]):
+                    break
+                await asyncio.sleep(0.2)
+            return placed, a, b, back, worker_of_a  # type: ignore[return-value]
+
+    placed, a, b, back, killed = asyncio.run(scenario())
+    assert sorted(w["sessions"] for w in placed["workers"]) == [1, 1]  # one session on each worker
+    assert len(a.transcript.frames) >= frames and a.transcript.of_type(Ended)[0].reason == "failed"
+    assert not b.transcript.of_type(Ended) and len(b.transcript.frames) >= frames + 25
+    assert back["status"] == "ok" and killed not in {w["pid"] for w in back["workers"]}
+
+    async def again() -> int:  # new sessions are served after the restart
+        async with TalkClient(f"ws://127.0.0.1:{port}/talk") as c:
+            await speak(c, pcm[:8000])
+            await c.wait_for(lambda t: len(t.frames) >= 12, 30)
+            return len(c.transcript.frames)
+
+    assert asyncio.run(again()) >= 12
+
+
+def test_webcam_and_talk_sessions_through_shared_memory(two_workers, face_frames, speech_wav: Path) -> None:  # noqa: ANN001
+    server = two_workers
+    pcm = read_audio(speech_wav, 48000)
+
+    async def scenario() -> tuple[int, int, int]:
+        track = ArrayVideoTrack(30, face_frames, count=60)
+        puppet = await whip_connect(server.base_url, track)
+        await asyncio.wait_for(puppet.first_frame.wait(), 30)
+        talk = await whip_connect(server.base_url, None, mode="talk", audio=True)
+        await asyncio.wait_for(talk.first_frame.wait(), 30)
+        port = server.call(lambda: server.app[STATE_KEY].audio_port)
+        async with TalkClient(f"ws://127.0.0.1:{port}/talk?session={talk.session_id}") as c:
+            await c.wait_for(lambda t: t.of_type(Ready))
+            await c.start(48000)
+            await c.send_audio(pcm, 48000, chunk_s=0.1)
+            await c.end()
+            await asyncio.sleep(len(pcm) / 48000 + 0.5)
+        await asyncio.sleep(0.5)
+        loud = sum(1 for a in talk.audio if np.abs(a.samples).max() > 1000)
+        await whip_close(server.base_url, puppet)
+        await whip_close(server.base_url, talk)
+        return len(puppet.received), len(talk.received), loud
+
+    puppet_frames, talk_frames, loud_packets = asyncio.run(scenario())
+    assert puppet_frames >= 20 and talk_frames >= 30
+    sent_loud = sum(1 for i in range(0, len(pcm) - 960, 960) if np.abs(pcm[i:i + 960]).max() * 32768 > 1000)
+    assert loud_packets >= 0.8 * sent_loud  # the speech came back as audio from the worker
+
+
+def test_admission_refuses_at_capacity(server_factory, config, speech_wav: Path) -> None:  # noqa: ANN001
+    # One worker, margin 0.9: capacity is a tenth of a core, less than one talking head needs at 25 fps.
+    server = server_factory(replace(config, server=replace(config.server, workers=1, capacity_margin=0.9)))
+    port = server.call(lambda: server.app[STATE_KEY].audio_port)
+    pcm = read_audio(speech_wav, 16000)
+
+    async def scenario() -> tuple[int, dict, list]:
+        async with TalkClient(f"ws://127.0.0.1:{port}/talk") as busy:
+            await busy.wait_for(lambda t: t.of_type(Ready), 30)
+            await busy.start(16000)
+            await busy.send_audio(np.tile(pcm, 4), 16000, chunk_s=0.1)
+            for _ in range(50):  # until the worker has reported real load
+                if server.call(lambda: server.app[STATE_KEY].resources.load) > 0.1:
+                    break
+                await asyncio.sleep(0.1)
+            status, _, headers = await asyncio.to_thread(http, "POST", server.base_url + "/whip",
+                                                         b"v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n",
+                                                         {"Content-Type": "application/sdp"})
+            async with TalkClient(f"ws://127.0.0.1:{port}/talk") as refused:
+                await refused.wait_for(lambda t: t.of_type(Error), 30)
+                errors = refused.transcript.of_type(Error)
+        return status, headers, errors
+
+    status, headers, errors = asyncio.run(scenario())
+    assert status == 503 and int(headers["Retry-After"]) > 0
+    assert errors[0].code == "busy" and "capacity" in errors[0].message
+
+
+def test_nothing_left_behind_after_many_sessions(two_workers) -> None:  # noqa: ANN001
+    server = two_workers
+    port = server.call(lambda: server.app[STATE_KEY].audio_port)
+    pids = {w["pid"] for w in health(server)["workers"]}
+    segments, threads = shm_segments(), threading.active_count()
+
+    async def cycle() -> None:
+        for _ in range(50):
+            async with TalkClient(f"ws://127.0.0.1:{port}/talk") as c:
+                await c.wait_for(lambda t: t.of_type(Ready) or t.of_type(Error), 20)
+                assert not c.transcript.of_type(Error), c.transcript.of_type(Error)
+                await c.start(16000)
+                await c.send_audio(np.zeros(3200, np.float32), 16000)
+        for _ in range(3):  # three webcam sessions too: their input and output rings are shared memory
+            track = ArrayVideoTrack(30, [np.zeros((240, 320, 3), np.uint8)], count=10)
+            session = await whip_connect(server.base_url, track)
+            await asyncio.wait_for(session.first_frame.wait(), 30)
+            await whip_close(server.base_url, session)
+        for _ in range(50):
+            if server.call(lambda: server.app[STATE_KEY].sessions.count) == 0:
+                break
+            await asyncio.sleep(0.1)
+
+    asyncio.run(cycle())
+    after = health(server)
+    assert after["sessions"] == 0 and all(w["sessions"] == 0 for w in after["workers"])
+    assert {w["pid"] for w in after["workers"]} == pids  # no worker died or was added
+    assert shm_segments() <= segments  # every ring unlinked
+    assert threading.active_count() <= threads + 2
