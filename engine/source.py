@@ -144,7 +144,8 @@ def extract_crop(image: np.ndarray, box: CropBox, size: int) -> np.ndarray:
 RING_LEVELS = (1.1, 1.22, 1.36, 1.52, 1.72, 1.96, 2.25, 2.6)
 RING_FALLOFF = 1.3  # the head's share reaches 0 this many oval radii beyond the oval
 LOCAL_FALLOFF = 0.75  # the share taken from the nearby outline's own motion reaches 0 this far out
-BODY_SHARE = 0.5  # below the jaw (neck, collar, shoulders) the share is this fraction of the hair's
+NECK_WIDTH = 0.8  # face widths: below the jaw the share fades sideways over this, from the neck to the shoulders
+BODY_BLEND = 0.2  # face heights: above the chin by this much the hair's share turns into the neck's
 EDGE_FADE = 0.15  # the share fades to 0 over this fraction of the crop side near the fixed border
 
 
@@ -164,10 +165,16 @@ def build_mesh(landmarks: np.ndarray, size: int) -> WarpMesh:
     ring = (center + levels[:, None, None] * (oval - center)).reshape(-1, 2)
     level = np.repeat(levels, len(oval))
     head_share = 1.0 - _smoothstep((level - 1.0) / RING_FALLOFF)
-    # The neck and the body below the jaw follow less than the hair: a smooth blend, not a step at the chin.
-    body = _smoothstep((ring[:, 1] - (chin_y - 0.25 * height)) / (0.5 * height))
-    weights = head_share * (1.0 - (1.0 - BODY_SHARE) * body)
-    local = 1.0 - _smoothstep((level - 1.0) / LOCAL_FALLOFF)
+    # Below the jaw (neck, collar, shoulders) the share decays evenly from the chin down to the crop's edge,
+    # so a head that moves stretches or squeezes the whole neck a little, not one strip under the chin a lot;
+    # it fades sideways towards the shoulders. A smooth blend with the hair's share, not a step at the chin.
+    body = _smoothstep((ring[:, 1] - (chin_y - BODY_BLEND * height)) / (BODY_BLEND * height))
+    width = float(np.ptp(oval[:, 0]))
+    neck = (1.0 - _smoothstep((ring[:, 1] - chin_y) / max(size - chin_y, 1.0))) \
+        * (1.0 - _smoothstep(np.abs(ring[:, 0] - face[ft.CHIN, 0]) / (NECK_WIDTH * width)))
+    weights = (1.0 - body) * head_share + body * neck
+    # The neck follows the chin, not the widening jaw: the nearby outline's own motion is for the hair.
+    local = (1.0 - _smoothstep((level - 1.0) / LOCAL_FALLOFF)) * (1.0 - body)
     inside = np.all((ring >= 1.0) & (ring <= size - 2.0), axis=1)  # points beyond the crop add nothing
     keep = np.flatnonzero(inside)[_spread(ring[inside], face, min_dist=0.02 * size)]
     ring, weights, local, body = ring[keep], weights[keep], local[keep], body[keep]

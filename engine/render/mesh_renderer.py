@@ -29,7 +29,8 @@ _OVAL = np.array(ft.FACE_OVAL)
 _FEATURES = np.array(sorted(set(ft.EYE_R_UPPER + ft.EYE_R_LOWER + ft.EYE_L_UPPER + ft.EYE_L_LOWER
                                 + ft.LIP_OUTER_UPPER + ft.LIP_OUTER_LOWER + ft.LIP_INNER_UPPER + ft.LIP_INNER_LOWER)))
 BAND_WIDTH = 0.4  # inter-ocular units: the outline band whose motion is low-passed ...
-BAND_SIGMA = 0.12  # ... by a Gaussian this wide
+BAND_SIGMA = 0.12  # ... by a Gaussian this wide, except within this of the chin's column:
+BAND_CHIN_GAP = 0.5
 # Regions where lids and lips can close, which get an exact full-resolution map.
 _DETAIL_REGIONS = (
     np.array(ft.EYE_R_UPPER + ft.EYE_R_LOWER + ft.EYE_R_UPPER_RING + ft.EYE_R_LOWER_RING),
@@ -60,9 +61,25 @@ def outline_band(landmarks: np.ndarray, iod_px: float) -> tuple[np.ndarray, np.n
     band = np.flatnonzero(dist < BAND_WIDTH)
     x = np.clip(dist[band] / BAND_WIDTH, 0.0, 1.0)
     blend = 1.0 - x * x * (3.0 - 2.0 * x)
+    # Not under the chin, where the outline runs across (no turned silhouette there) and where the neck
+    # takes its motion from the chin: averaging the jaw in would move the collar with a head that only grows.
+    side = np.clip(np.abs(pts[band, 0] - pts[ft.CHIN, 0]) / (BAND_CHIN_GAP * iod_px), 0.0, 1.0)
+    blend *= side * side * (3.0 - 2.0 * side)
     d2 = ((pts[band, None, :] - pts[None, band, :]) ** 2).sum(axis=2) / (iod_px * iod_px)
     mix = np.exp(-0.5 * d2 / (BAND_SIGMA * BAND_SIGMA))
     return band, blend[:, None], mix / mix.sum(axis=1, keepdims=True)
+
+
+SETTLE_PX = 0.7  # ring motion below this many pixels is eased towards none
+
+
+def settle(motion: np.ndarray) -> np.ndarray:
+    """``motion (N, 2)`` with lengths under :data:`SETTLE_PX` eased smoothly (and monotonically) to 0: a
+    fraction of a pixel of motion shows as nothing but bilinear blur, which would soften the collar and the
+    background far from the head; left at exactly 0 they keep the portrait's own pixels."""
+    length = np.linalg.norm(motion, axis=1, keepdims=True)
+    t = np.clip(length / SETTLE_PX, 0.0, 1.0)
+    return motion * (t * t * (3.0 - 2.0 * t))
 
 
 def outline_mix(points: np.ndarray, outline: np.ndarray) -> np.ndarray:
@@ -120,11 +137,11 @@ class MeshRenderer:
         oval = dst[_OVAL].astype(np.float64)
         affine = fit_affine_2d(self._oval_src, oval)
         fitted = self._ring_src @ affine[:, :2].T + affine[:, 2] - self._ring_src
-        chin = self._chin_src @ affine[:, :2].T + affine[:, 2] - self._chin_src
+        chin = face[ft.CHIN].astype(np.float64) - self._chin_src
         fitted += self._ring_body * (chin - fitted)
         nearby = self._ring_mix @ (oval - self._oval_src)
         motion = self._ring_local * nearby + (1.0 - self._ring_local) * fitted
-        dst[self._ring] = self._ring_src + self._ring_w * motion
+        dst[self._ring] = self._ring_src + settle(self._ring_w * motion)
         return dst
 
     def draw_order(self, target: Target, dst: np.ndarray) -> np.ndarray:

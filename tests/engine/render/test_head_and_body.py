@@ -43,41 +43,45 @@ def test_leaning_in_grows_the_head_softly_and_boundedly(case_prepared: PreparedS
     assert chin_moved < 0.03 * case_prepared.pose.scale, chin_moved
 
 
-def _neck_band(source: PreparedSource, target_chin_y: float) -> tuple[slice, slice]:
-    """Full-image rows from just below the (lower of source and target) chin to past the crop's bottom
-    edge, columns a neck's width around the chin: where a collar seam would show."""
+def _neck_band(source: PreparedSource) -> tuple[slice, slice]:
+    """Full-image rows from just below the chin to past the crop's bottom edge, columns a neck's width
+    around the chin: where a collar seam would show (the leans below drop the chin by less than the gap)."""
     box = source.box
     k = box.side / source.crop_size
     chin = source.landmarks[ft.CHIN, :2] * k + np.array([box.x0, box.y0])
     iod = source.pose.scale * k
     h, w = source.image.shape[:2]
-    y0 = int(max(chin[1], target_chin_y * k + box.y0) + 0.15 * iod)
+    y0 = int(chin[1] + 0.15 * iod)
     y1 = int(min(h, box.y0 + box.side + 0.5 * iod))
     x0, x1 = int(max(0, chin[0] - 0.6 * iod)), int(min(w, chin[0] + 0.6 * iod))
+    assert y1 - y0 >= 4, "the neck must be in the picture"
     return slice(y0, y1), slice(x0, x1)
 
 
-def _energy(image: np.ndarray, band: tuple[slice, slice]) -> float:
-    gy, gx = np.gradient(image.astype(np.float32).mean(axis=2))
-    return float(np.mean((gx * gx + gy * gy)[band]))
-
-
-@pytest.mark.parametrize("lean", LEAN_IN[::2], ids=["grow", "grow and slide"])
-def test_leaning_in_leaves_no_seam_at_the_collar(prepared: PreparedSource, config: EngineConfig,
-                                                 lean: HeadMotion) -> None:
-    """On the waist-up portrait (the astronaut: the collar ring is in view). Not met yet on the others nor
-    for a head that also drops (measured: Hopper 0.81–0.89, close-up 0.33–0.51, drop 1.77)."""
-    source = prepared
-    target = Retargeter(source, config.retarget).retarget(Motion(0, 0, head=lean))
-    band = _neck_band(source, float(target.landmarks[ft.CHIN, 1]))
-    if band[0].stop - band[0].start < 4:  # a close-up: the neck runs off the bottom of the image
-        assert source.box.y0 + source.box.side > source.image.shape[0]
-        band = (slice(band[0].start - 4, source.image.shape[0]), band[1])
+def _neck_energy_ratio(source: PreparedSource, config: EngineConfig, lean: HeadMotion) -> float:
+    """Gradient energy along the neck in the animated full frame over the same in the portrait."""
+    band = _neck_band(source)
     full = Animator(source, config).animate(Motion(0, 0, head=lean)).full
     assert full is not None
-    ratio = _energy(full.pixels, band) / _energy(source.image, band)
-    # Within 10% of the source's: a crease, a squeezed neck or a step at the crop's edge all add or remove
-    # gradient energy there (the old renderer measured 0.61–1.38 on these leans).
+    gy, gx = np.gradient(full.pixels.astype(np.float32).mean(axis=2))
+    sy, sx = np.gradient(source.image.astype(np.float32).mean(axis=2))
+    return float(np.mean((gx * gx + gy * gy)[band]) / np.mean((sx * sx + sy * sy)[band]))
+
+
+# Within 10% of the source's: a crease, a squeezed neck or a step at the crop's edge all add or remove
+# gradient energy there. The old renderer measured 0.38–1.17 growing (four portraits), 0.86 and 1.37 moving.
+def test_leaning_in_leaves_no_seam_at_the_collar(case_prepared: PreparedSource, config: EngineConfig) -> None:
+    ratio = _neck_energy_ratio(case_prepared, config, LEAN_IN[0])
+    assert abs(ratio - 1.0) <= 0.10, f"neck gradient energy {ratio:.3f} of the source's"
+
+
+@pytest.mark.parametrize("lean", LEAN_IN[1:], ids=["grow and drop", "grow and slide"])
+def test_leaning_and_moving_leaves_no_seam_at_the_collar(prepared: PreparedSource, config: EngineConfig,
+                                                         lean: HeadMotion) -> None:
+    """On the waist-up portrait. Not met yet on Hopper (0.84–0.85: bilinear resampling blurs her white
+    collar and tie where the neck follows by a fraction of a pixel) nor on the close-up (0.49–0.64: its
+    crop is coarser than the photo)."""
+    ratio = _neck_energy_ratio(prepared, config, lean)
     assert abs(ratio - 1.0) <= 0.10, f"neck gradient energy {ratio:.3f} of the source's"
 
 
@@ -102,9 +106,9 @@ def _silhouette_steps(source: PreparedSource, config: EngineConfig, head: HeadMo
 
 
 # Measured on the four portraits at yaw ±15° and ±25° (crop 512 px): the still outline (rasterized on the
-# pixel grid) strays 0.5–0.9 px from a smooth curve; the turned one now 0.7–1.4 px; the old renderer's
-# visible sawtooth on the far cheek measured 1.7–2.1 px. A step under 1.6 px (0.3% of the crop) is the
-# rasterization's own scale and does not show; the old sawtooth fails this bound.
+# pixel grid) strays 0.5–0.9 px from a smooth curve; the turned one now 1.0–1.45 px; the old renderer's
+# visible sawtooth on the far cheek measured 1.7–3.7 px at ±25°. A step under 1.6 px (0.3% of the crop) is
+# the rasterization's own scale and does not show; every old ±25° render fails this bound.
 MAX_STEP_PX = 1.6
 
 
