@@ -51,7 +51,8 @@ class RetargetConfig:
     max_yaw: float = 25.0  # a 2-D warp shows seams beyond this
     max_pitch: float = 25.0
     max_roll: float = 30.0
-    max_translation: float = 0.6  # inter-ocular units
+    max_translation: float = 0.6  # inter-ocular units, approached softly: the head moves relative to the body
+    max_head_scale: float = 0.12  # the head grows or shrinks by at most this fraction, approached softly
     max_mouth_open: float = 0.9  # inter-ocular units
     filter_min_cutoff: float = 1.5  # One Euro filter (Casiez et al. 2012): Hz
     filter_beta: float = 0.3
@@ -66,6 +67,8 @@ class RetargetConfig:
             _check_range(f"retarget.{name}", getattr(self, name), 0.0, 3.0)
         for name in ("max_yaw", "max_pitch", "max_roll"):
             _check_range(f"retarget.{name}", getattr(self, name), 0.0, 90.0)
+        _check_range("retarget.max_translation", self.max_translation, 0.0, 3.0)
+        _check_range("retarget.max_head_scale", self.max_head_scale, 0.0, 0.5)
         _check_range("retarget.filter_min_cutoff", self.filter_min_cutoff, 0.01, 100.0)
         _check_range("retarget.lost_hold_s", self.lost_hold_s, 0.0, 60.0)
         _check_range("retarget.lost_ease_s", self.lost_ease_s, 0.0, 60.0)

@@ -39,13 +39,21 @@ class CropBox:
 
 @dataclass(frozen=True, slots=True)
 class WarpMesh:
-    """The warp mesh over the crop: 478 face landmarks, then ring points (hair, neck), then fixed
-    border points. ``ring_weight`` (R,) says how much each ring point follows the head."""
+    """The warp mesh over the crop: 478 face landmarks, then ring points (hair, ears, neck, shoulders),
+    then fixed border points. ``ring_weight`` (R,) says how much each ring point follows the head (a share
+    that decays smoothly with distance from the face and to zero at the crop border, so the neck and
+    collar follow without a crease); ``ring_local`` (R,) how much of that motion is the nearby face
+    outline's own motion rather than the outline's best-fit affine motion (1 next to the face, so the
+    silhouette strip moves with the cheek it borders; 0 far away, where smoothness matters more);
+    ``ring_body`` (R,) how much of the affine part is only its translation at the chin (1 for the neck,
+    collar and shoulders: the body follows the head along but does not grow or turn with it)."""
 
     points: np.ndarray  # (P, 2) f32 source positions in crop pixels
     triangles: np.ndarray  # (T, 3) int32
     ring_weight: np.ndarray  # (R,) f32
     num_ring: int
+    ring_local: np.ndarray  # (R,) f32
+    ring_body: np.ndarray  # (R,) f32
 
     @property
     def ring_slice(self) -> slice:
@@ -131,25 +139,47 @@ def extract_crop(image: np.ndarray, box: CropBox, size: int) -> np.ndarray:
     return cv2.resize(region, (size, size), interpolation=interp)
 
 
+# Ring levels around the face oval, as multiples of its radius. Dense enough that the piecewise-linear
+# mesh follows the smooth share below without visible kinks (the old two rings showed steps at large yaw).
+RING_LEVELS = (1.1, 1.22, 1.36, 1.52, 1.72, 1.96, 2.25, 2.6)
+RING_FALLOFF = 1.3  # the head's share reaches 0 this many oval radii beyond the oval
+LOCAL_FALLOFF = 0.75  # the share taken from the nearby outline's own motion reaches 0 this far out
+NECK_WIDTH = 0.8  # face widths: below the jaw the share fades sideways over this, from the neck to the shoulders
+BODY_BLEND = 0.2  # face heights: above the chin by this much the hair's share turns into the neck's
+EDGE_FADE = 0.15  # the share fades to 0 over this fraction of the crop side near the fixed border
+
+
+def _smoothstep(t: np.ndarray) -> np.ndarray:
+    t = np.clip(t, 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
 def build_mesh(landmarks: np.ndarray, size: int) -> WarpMesh:
-    """Warp mesh: landmarks + two rings around the face (hair, ears, neck) + the crop border."""
+    """Warp mesh: landmarks + rings around the face (hair, ears, neck, shoulders) + the crop border."""
     face = landmarks[:, :2].astype(np.float64)
     oval = face[list(ft.FACE_OVAL)]
     center = oval.mean(axis=0)
     chin_y = face[ft.CHIN, 1]
-    ring_pts, ring_w = [], []
-    for factor, weight in ((1.3, 0.9), (1.75, 0.45)):
-        pts = center + factor * (oval - center)
-        w = np.full(len(pts), weight)
-        w[pts[:, 1] > chin_y] *= 0.5  # the neck follows the head less than the hair does
-        ring_pts.append(pts)
-        ring_w.append(w)
-    ring = np.clip(np.concatenate(ring_pts), 1.0, size - 2.0)
-    weights = np.concatenate(ring_w)
-    keep = _spread(ring, face, min_dist=0.02 * size)
-    ring, weights = ring[keep], weights[keep]
+    height = float(np.ptp(oval[:, 1]))
+    levels = np.array(RING_LEVELS)
+    ring = (center + levels[:, None, None] * (oval - center)).reshape(-1, 2)
+    level = np.repeat(levels, len(oval))
+    head_share = 1.0 - _smoothstep((level - 1.0) / RING_FALLOFF)
+    # Below the jaw (neck, collar, shoulders) the share decays evenly from the chin down to the crop's edge,
+    # so a head that moves stretches or squeezes the whole neck a little, not one strip under the chin a lot;
+    # it fades sideways towards the shoulders. A smooth blend with the hair's share, not a step at the chin.
+    body = _smoothstep((ring[:, 1] - (chin_y - BODY_BLEND * height)) / (BODY_BLEND * height))
+    width = float(np.ptp(oval[:, 0]))
+    neck = (1.0 - _smoothstep((ring[:, 1] - chin_y) / max(size - chin_y, 1.0))) \
+        * (1.0 - _smoothstep(np.abs(ring[:, 0] - face[ft.CHIN, 0]) / (NECK_WIDTH * width)))
+    weights = (1.0 - body) * head_share + body * neck
+    # The neck follows the chin, not the widening jaw: the nearby outline's own motion is for the hair.
+    local = (1.0 - _smoothstep((level - 1.0) / LOCAL_FALLOFF)) * (1.0 - body)
+    inside = np.all((ring >= 1.0) & (ring <= size - 2.0), axis=1)  # points beyond the crop add nothing
+    keep = np.flatnonzero(inside)[_spread(ring[inside], face, min_dist=0.02 * size)]
+    ring, weights, local, body = ring[keep], weights[keep], local[keep], body[keep]
     edge_dist = np.minimum(ring, size - 1 - ring).min(axis=1)
-    weights = weights * np.clip(edge_dist / (0.12 * size), 0.0, 1.0)  # the border does not move
+    weights = weights * _smoothstep(edge_dist / (EDGE_FADE * size))  # the border does not move
     edge = np.linspace(-1.0, size, 13)
     border = np.concatenate([
         np.stack([edge, np.full_like(edge, -1.0)], 1), np.stack([edge, np.full_like(edge, float(size))], 1),
@@ -162,7 +192,7 @@ def build_mesh(landmarks: np.ndarray, size: int) -> WarpMesh:
                         - (p[:, 2, 0] - p[:, 0, 0]) * (p[:, 1, 1] - p[:, 0, 1]))
     tris = tris[area > 1e-6]
     return WarpMesh(points=points, triangles=tris, ring_weight=weights.astype(np.float32),
-                    num_ring=len(ring))
+                    num_ring=len(ring), ring_local=local.astype(np.float32), ring_body=body.astype(np.float32))
 
 
 def _spread(candidates: np.ndarray, fixed: np.ndarray, min_dist: float) -> np.ndarray:

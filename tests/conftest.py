@@ -44,6 +44,70 @@ def model() -> AudioMouthModel:
     return AudioMouthModel.load()
 
 
+def grace_hopper() -> np.ndarray:
+    """A real 512×600 head-and-shoulders portrait (Grace Hopper, US Navy photo, public domain) shipped in
+    matplotlib's sample data (matplotlib is a dependency of livepuppet)."""
+    try:
+        from matplotlib import cbook
+    except ImportError:
+        pytest.fail("matplotlib is missing: pip install matplotlib (its sample data holds a test portrait)")
+    try:
+        path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    except (OSError, ValueError) as exc:
+        pytest.fail(f"matplotlib's sample data lacks grace_hopper.jpg ({exc}): reinstall matplotlib from PyPI")
+    import cv2
+
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        pytest.fail(f"cannot read {path}: reinstall matplotlib from PyPI")
+    return np.ascontiguousarray(bgr[:, :, ::-1])
+
+
+def _close_up(image: np.ndarray, center: tuple[int, int], side: int, size: int = 512) -> np.ndarray:
+    import cv2
+
+    x, y = center
+    region = image[max(0, y - side // 2): y + side // 2, max(0, x - side // 2): x + side // 2]
+    return np.ascontiguousarray(cv2.resize(region, (size, size), interpolation=cv2.INTER_CUBIC))
+
+
+def _small(image: np.ndarray, size: int) -> np.ndarray:
+    import cv2
+
+    return np.ascontiguousarray(cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA))
+
+
+# Real portraits from registry packages, by framing and face size (inter-ocular distance in the image):
+# waist-up astronaut (≈42 px), head-and-shoulders Hopper (≈84 px), a close-up cut from the Hopper photo
+# (≈150 px, a webcam selfie's framing: the crop runs past the image edges) and the astronaut at half
+# size (≈21 px, a small face).
+PORTRAIT_CASES = ("astronaut-waist-up", "hopper-head-and-shoulders", "hopper-close-up", "astronaut-small-face")
+
+
+def real_portrait(name: str) -> np.ndarray:
+    """One of :data:`PORTRAIT_CASES` as an ``(H, W, 3) u8`` RGB image."""
+    if name == "astronaut-waist-up":
+        return data.astronaut()
+    if name == "hopper-head-and-shoulders":
+        return grace_hopper()
+    if name == "hopper-close-up":
+        return _close_up(grace_hopper(), (265, 215), 290)
+    if name == "astronaut-small-face":
+        return _small(data.astronaut(), 256)
+    raise ValueError(f"unknown portrait case {name!r}")
+
+
+@pytest.fixture(scope="session", params=PORTRAIT_CASES)
+def portrait_case(request: pytest.FixtureRequest) -> str:
+    """Each real test portrait in turn (see :data:`PORTRAIT_CASES`)."""
+    return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def case_prepared(portrait_case: str, config: EngineConfig) -> PreparedSource:
+    return open_portrait(real_portrait(portrait_case), config)
+
+
 @pytest.fixture()
 def static_tracker() -> Iterator[FaceTracker]:
     with FaceTracker(TrackerConfig(), static=True) as tracker:

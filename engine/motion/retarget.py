@@ -17,6 +17,7 @@ from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.types import NUM_LANDMARKS, Expression, HeadMotion, Motion, Target, euler_to_matrix
 
 HEAD_PIVOT = np.array([0.0, 0.6, 1.0])  # face-frame units: between the ears, a little low
+SCALE_ANCHOR = 1.0  # the head scales about this fraction of the way from the eyes down to the chin
 _HEAD_FIELDS = ("yaw", "pitch", "roll", "tx", "ty", "scale")
 _EYE_IDX = np.array(sorted(set(ft.EYE_R_UPPER + ft.EYE_R_LOWER + ft.EYE_L_UPPER + ft.EYE_L_LOWER
                                + ft.EYE_R_UPPER_RING + ft.EYE_L_UPPER_RING + ft.IRIS_R + ft.IRIS_L)))
@@ -28,6 +29,12 @@ _MOUTH_IDX = np.array(sorted(set(ft.LIP_OUTER_UPPER + ft.LIP_OUTER_LOWER + ft.LI
 def _smoothstep(t: float) -> float:
     t = min(1.0, max(0.0, t))
     return t * t * (3.0 - 2.0 * t)
+
+
+def soft_limit(value: float, limit: float) -> float:
+    """``value`` squashed smoothly into ``(-limit, limit)``: unchanged when small (slope 1 at 0), never a
+    hard stop. The portrait's body stays where it is, so the head may move and grow only so far from it."""
+    return float(limit * np.tanh(value / limit)) if limit > 0.0 else 0.0
 
 
 class Retargeter:
@@ -45,6 +52,7 @@ class Retargeter:
         gains[_EYE_IDX] = config.eye_gain if config.eye_retargeting else 0.0
         gains[_BROW_IDX] = config.brow_gain
         self._delta_gains = gains
+        self._scale_anchor = np.array([0.0, SCALE_ANCHOR * source.neutral[ft.CHIN, 1], 0.0])
 
     def reset(self) -> None:
         self._filter.reset()
@@ -78,9 +86,9 @@ class Retargeter:
             yaw=float(np.clip(head.yaw * g, -c.max_yaw, c.max_yaw)),
             pitch=float(np.clip(head.pitch * g, -c.max_pitch, c.max_pitch)),
             roll=float(np.clip(head.roll * g, -c.max_roll, c.max_roll)),
-            tx=float(np.clip(head.tx * tg, -c.max_translation, c.max_translation)),
-            ty=float(np.clip(head.ty * tg, -c.max_translation, c.max_translation)),
-            scale=float(np.clip(1.0 + (head.scale - 1.0) * tg, 0.7, 1.4)),
+            tx=soft_limit(head.tx * tg, c.max_translation),
+            ty=soft_limit(head.ty * tg, c.max_translation),
+            scale=1.0 + soft_limit((head.scale - 1.0) * tg, c.max_head_scale),
         )
         eg = c.eye_gain if c.eye_retargeting else 0.0
         mg = c.mouth_gain if c.lip_retargeting else 0.0
@@ -119,6 +127,9 @@ class Retargeter:
         origin = pose.origin + np.array([head.tx, head.ty, 0.0]) * pose.scale
         # The head turns about a pivot behind the face (near the neck), not about the eyes.
         local = (face - HEAD_PIVOT) @ rotation.T + HEAD_PIVOT @ pose.rotation.T
-        landmarks = origin + (pose.scale * head.scale) * local
+        # It grows about the neck too (the driver leaning in): the chin stays over the collar and the
+        # forehead rises, so the neck between head and body is not squeezed.
+        anchor = self._scale_anchor @ pose.rotation.T
+        landmarks = origin + pose.scale * (anchor + head.scale * (local - anchor))
         return Target(pts=m.pts, seq=m.seq, landmarks=landmarks.astype(np.float32), expression=expression,
                       head=head)

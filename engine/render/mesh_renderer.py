@@ -1,9 +1,13 @@
 """The embedded renderer: warp the portrait crop from its own landmarks to the target landmarks.
 
-The face mesh moves with the target; ring points (hair, ears, neck) follow the face oval's best-fit
-affine motion (smooth, so they cannot fold against each other), damped with distance; the crop border stays put, so the
-background does not move. Head rotation comes from the target landmarks, which the retargeter rotated in
-3-D; triangles are drawn back to front so nearer parts hide farther ones. The mouth interior is
+The face mesh moves with the target; ring points (hair, ears, neck, collar) take a share of the head's
+motion that decays smoothly with distance (see :class:`WarpMesh`): next to the face, the nearby outline's
+own motion (so the silhouette strip moves with the cheek it borders and shows no steps when the head
+turns), farther out the outline's best-fit affine motion (smooth, so they cannot fold against each other);
+the crop border stays put, so the background does not move. Near the outline the face's own motion is
+low-passed (uneven tracked depths would cut a turned cheek into a sawtooth). Head rotation comes from the
+target landmarks, which the retargeter rotated in 3-D; triangles are drawn back to front so nearer parts
+hide farther ones. The mouth interior is
 synthesized where the mouth opens beyond the portrait's own opening; eyelids close because the lid
 points meet (see the rig).
 """
@@ -22,6 +26,11 @@ from livepuppet.kernels.device_mesh_warp import DeviceMeshWarp
 from livepuppet.kernels.mesh_warp import backward_map, refine_map, remap_bilinear, signed_areas, triangle_affines
 
 _OVAL = np.array(ft.FACE_OVAL)
+_FEATURES = np.array(sorted(set(ft.EYE_R_UPPER + ft.EYE_R_LOWER + ft.EYE_L_UPPER + ft.EYE_L_LOWER
+                                + ft.LIP_OUTER_UPPER + ft.LIP_OUTER_LOWER + ft.LIP_INNER_UPPER + ft.LIP_INNER_LOWER)))
+BAND_WIDTH = 0.4  # inter-ocular units: the outline band whose motion is low-passed ...
+BAND_SIGMA = 0.12  # ... by a Gaussian this wide, except within this of the chin's column:
+BAND_CHIN_GAP = 0.5
 # Regions where lids and lips can close, which get an exact full-resolution map.
 _DETAIL_REGIONS = (
     np.array(ft.EYE_R_UPPER + ft.EYE_R_LOWER + ft.EYE_R_UPPER_RING + ft.EYE_R_LOWER_RING),
@@ -35,6 +44,53 @@ def fit_affine_2d(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     a = np.concatenate([src, np.ones((len(src), 1))], axis=1)
     sol, *_ = np.linalg.lstsq(a, dst.astype(np.float64), rcond=None)
     return sol.T
+
+
+def outline_band(landmarks: np.ndarray, iod_px: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The face points within :data:`BAND_WIDTH` of the face outline (eyes and lips excluded): their indices,
+    how much of their motion is replaced by the local average (1 on the outline, 0 at the band's inner
+    edge) and the row-normalized Gaussian averaging weights over the band (width :data:`BAND_SIGMA`)."""
+    pts = landmarks[:, :2].astype(np.float64)
+    oval = pts[_OVAL]
+    a, b = oval, np.roll(oval, -1, axis=0)
+    ab = b - a
+    t = np.clip(np.einsum("pij,ij->pi", pts[:, None, :] - a[None], ab) / np.maximum((ab * ab).sum(1), 1e-9), 0, 1)
+    dist = np.linalg.norm(pts[:, None, :] - (a[None] + t[..., None] * ab[None]), axis=2).min(axis=1) / iod_px
+    dist[_OVAL] = 0.0
+    dist[_FEATURES] = np.inf
+    band = np.flatnonzero(dist < BAND_WIDTH)
+    x = np.clip(dist[band] / BAND_WIDTH, 0.0, 1.0)
+    blend = 1.0 - x * x * (3.0 - 2.0 * x)
+    # Not under the chin, where the outline runs across (no turned silhouette there) and where the neck
+    # takes its motion from the chin: averaging the jaw in would move the collar with a head that only grows.
+    side = np.clip(np.abs(pts[band, 0] - pts[ft.CHIN, 0]) / (BAND_CHIN_GAP * iod_px), 0.0, 1.0)
+    blend *= side * side * (3.0 - 2.0 * side)
+    d2 = ((pts[band, None, :] - pts[None, band, :]) ** 2).sum(axis=2) / (iod_px * iod_px)
+    mix = np.exp(-0.5 * d2 / (BAND_SIGMA * BAND_SIGMA))
+    return band, blend[:, None], mix / mix.sum(axis=1, keepdims=True)
+
+
+SETTLE_PX = 0.7  # ring motion below this many pixels is eased towards none
+
+
+def settle(motion: np.ndarray) -> np.ndarray:
+    """``motion (N, 2)`` with lengths under :data:`SETTLE_PX` eased smoothly (and monotonically) to 0: a
+    fraction of a pixel of motion shows as nothing but bilinear blur, which would soften the collar and the
+    background far from the head; left at exactly 0 they keep the portrait's own pixels."""
+    length = np.linalg.norm(motion, axis=1, keepdims=True)
+    t = np.clip(length / SETTLE_PX, 0.0, 1.0)
+    return motion * (t * t * (3.0 - 2.0 * t))
+
+
+def outline_mix(points: np.ndarray, outline: np.ndarray) -> np.ndarray:
+    """Row-normalized weights ``(N, M)`` mixing the motion of ``outline (M, 2)`` points for each of
+    ``points (N, 2)``: a Gaussian in distance whose width grows with the distance to the outline, so a
+    point right next to the cheek moves with it and a farther one with a smooth average of a wider arc."""
+    d2 = ((points[:, None, :] - outline[None, :, :]) ** 2).sum(axis=2)
+    spacing = float(np.median(np.linalg.norm(np.diff(outline, axis=0), axis=1)))
+    sigma2 = np.maximum(d2.min(axis=1, keepdims=True), spacing * spacing)
+    w = np.exp(-0.5 * (d2 - d2.min(axis=1, keepdims=True)) / sigma2)
+    return w / w.sum(axis=1, keepdims=True)
 
 
 class MeshRenderer:
@@ -53,6 +109,12 @@ class MeshRenderer:
         self._ring_src = source.mesh.points[ring].astype(np.float64)
         self._ring_w = source.mesh.ring_weight.astype(np.float64)[:, None]
         self._oval_src = source.landmarks[_OVAL, :2].astype(np.float64)
+        self._ring_local = source.mesh.ring_local.astype(np.float64)[:, None]
+        self._ring_body = source.mesh.ring_body.astype(np.float64)[:, None]
+        self._chin_src = source.landmarks[ft.CHIN, :2].astype(np.float64)
+        self._band, self._band_blend, self._band_mix = outline_band(source.landmarks, source.pose.scale)
+        self._band_src = source.landmarks[self._band, :2].astype(np.float64)
+        self._ring_mix = outline_mix(self._ring_src, self._oval_src)
         tris = source.mesh.triangles
         self._orientation = np.sign(signed_areas(self._src_points, tris))
         self._is_face_tri = np.all(tris < NUM_LANDMARKS, axis=1)
@@ -67,15 +129,26 @@ class MeshRenderer:
         dst = self._dst_points
         face = target.landmarks[:, :2]
         dst[:NUM_LANDMARKS] = face
-        affine = fit_affine_2d(self._oval_src, face[_OVAL])
-        moved = self._ring_src @ affine[:, :2].T + affine[:, 2]
-        dst[self._ring] = self._ring_src + self._ring_w * (moved - self._ring_src)
+        # Near the outline the motion is low-passed: neighbouring points there sit at uneven depths in the
+        # tracked mesh, so a turned head would otherwise cut the cheek's edge into a sawtooth.
+        band = self._band
+        moved = face[band].astype(np.float64) - self._band_src
+        dst[band] = self._band_src + (1.0 - self._band_blend) * moved + self._band_blend * (self._band_mix @ moved)
+        oval = dst[_OVAL].astype(np.float64)
+        affine = fit_affine_2d(self._oval_src, oval)
+        fitted = self._ring_src @ affine[:, :2].T + affine[:, 2] - self._ring_src
+        chin = face[ft.CHIN].astype(np.float64) - self._chin_src
+        fitted += self._ring_body * (chin - fitted)
+        nearby = self._ring_mix @ (oval - self._oval_src)
+        motion = self._ring_local * nearby + (1.0 - self._ring_local) * fitted
+        dst[self._ring] = self._ring_src + settle(self._ring_w * motion)
         return dst
 
     def draw_order(self, target: Target, dst: np.ndarray) -> np.ndarray:
-        """Triangles back to front (painter's algorithm): ring and border first, then face triangles
-        that turned their back (where the head turns away: they fill the silhouette instead of folding
-        over the face), then the facing ones by decreasing target depth, so the nose hides the cheek."""
+        """Triangles back to front (painter's algorithm): face triangles that turned their back (where the
+        head turns away the cheek folds over the outline) or collapsed, then the ring and border (so the
+        background, not a sawtooth of folded skin, shows beyond the turned cheek), then the facing face
+        triangles by decreasing target depth, so the nose hides the cheek."""
         tris = self._source.mesh.triangles
         depth = self._depth
         depth[:NUM_LANDMARKS] = target.landmarks[:, 2]
@@ -84,8 +157,8 @@ class MeshRenderer:
         facing = area > 0.0
         # Collapsed triangles (closed lids, closed lips) would still paint a line of the eye or mouth
         # interior: draw them first, so their neighbours' edges cover them.
-        behind = ~self._is_face_tri | (np.abs(area) < 2.0)
-        rank = np.where(behind, 0, np.where(facing, 2, 1))
+        folded = self._is_face_tri & (~facing | (np.abs(area) < 2.0))
+        rank = np.where(folded, 0, np.where(self._is_face_tri, 2, 1))
         return np.lexsort((-tri_depth, rank))
 
     def render(self, target: Target, steps: list[tuple[str, int]] | None = None) -> np.ndarray:
@@ -121,7 +194,8 @@ class MeshRenderer:
             out = remap_bilinear(src.crop, map_x, map_y)
             marks.append(("remap", now()))
         if self._config.mouth_interior:
-            paint_mouth_interior(out, target.landmarks, src.mouth, iod_px=src.pose.scale)
+            scale = target.head.scale
+            paint_mouth_interior(out, target.landmarks, src.mouth, iod_px=src.pose.scale * scale, head_scale=scale)
         marks.append(("mouth_interior", now()))
         if steps is not None:
             steps.extend((name, t - marks[i][1]) for i, (name, t) in enumerate(marks[1:]))

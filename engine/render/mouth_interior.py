@@ -13,10 +13,13 @@ _UPPER = np.array(ft.LIP_INNER_UPPER)
 _LOWER = np.array(ft.LIP_INNER_LOWER)
 
 
-def paint_mouth_interior(image: np.ndarray, landmarks: np.ndarray, look: MouthLook, iod_px: float) -> None:
+def paint_mouth_interior(image: np.ndarray, landmarks: np.ndarray, look: MouthLook, iod_px: float,
+                         head_scale: float = 1.0) -> None:
     """In place on ``image (S, S, 3) u8``: blend a synthesized interior into the target inner-lip polygon
-    of ``landmarks (478, ≥2)`` (crop pixels). Fades in as the mouth opens past the source's opening."""
-    area = inner_mouth_area(landmarks)
+    of ``landmarks (478, ≥2)`` (crop pixels). Fades in as the mouth opens past the source's opening.
+    ``iod_px`` is the target face's inter-ocular distance, ``head_scale`` its size relative to the portrait's:
+    a head that only grows (the driver leans in) does not open the mouth."""
+    area = inner_mouth_area(landmarks) / (head_scale * head_scale)
     extra = area - 1.05 * look.source_open_area
     fade = float(np.clip(extra / max(0.5 * look.source_open_area, 0.01 * iod_px * iod_px), 0.0, 1.0))
     if fade <= 0.0:
