@@ -78,7 +78,9 @@ def check_face(value: int | None) -> int | None:
 
 def _damage_note(*counts: DamageCount) -> str:
     skipped = sum(c.packets for c in counts)
-    return f", {skipped} damaged packet{'s' if skipped != 1 else ''} skipped" if skipped else ""
+    missing_ms = 1e3 * sum(c.missing_s for c in counts)
+    note = f", {skipped} damaged packet{'s' if skipped != 1 else ''} skipped" if skipped else ""
+    return note + (f", {missing_ms:.0f} ms of audio missing (kept silent)" if missing_ms >= 1 else "")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -164,7 +166,9 @@ def cmd_animate(args: argparse.Namespace) -> int:
             total = int(info.frames * fps / info.fps) if info and info.frames else 0  # type: ignore[union-attr]
         last: Motion | None = None
         pixels = None
-        for k, motion in _progress(at_constant_rate(motions, lambda m: m.pts, fps), total, "animate", args.quiet):
+        end_ns = int(info.duration_s * 1e9) if info is not None else None
+        timed = at_constant_rate(motions, lambda m: m.pts, fps, end_ns)
+        for k, motion in _progress(timed, total, "animate", args.quiet):
             if motion is not last:  # a held driver frame is written again, not rendered again
                 out = animator.animate(motion, full=not args.crop)
                 pixels = out.crop.pixels if args.crop else out.full.pixels  # type: ignore[union-attr]

@@ -6,7 +6,7 @@ packet (skipped, counted) leaves a silent gap of its own length instead of pulli
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import av
@@ -16,6 +16,7 @@ from livepuppet.engine.media.packets import DamageCount, decode_packets
 from livepuppet.errors import InputError
 
 WRITER_RATE = 48_000
+GAP_S = 0.002  # a jump in timestamps beyond this between chunks is missing audio
 
 
 def audio_channels(path: str | Path) -> int:
@@ -37,35 +38,45 @@ class AudioFeed:
 
     def chunks(self) -> Iterator[tuple[np.ndarray, float]]:
         layout = "mono" if self.channels == 1 else "stereo"
-        resampler = av.AudioResampler(format="fltp", layout=layout, rate=self.rate)
+        resampler: av.AudioResampler | None = None
+        source_kind: tuple[str, str, int] | None = None
+        next_s: float | None = None
         try:
             with av.open(str(self.path)) as container:
                 if not container.streams.audio:
                     return
                 stream = container.streams.audio[0]
-                next_s = 0.0
                 for frame in decode_packets(container, stream, self.damage):
+                    kind = (frame.format.name, frame.layout.name, frame.sample_rate)
+                    if kind != source_kind:  # a damaged header can change the decoder's output layout
+                        if resampler is not None:
+                            for out in resampler.resample(None):
+                                next_s = yield from self._placed(out, next_s)
+                        resampler = av.AudioResampler(format="fltp", layout=layout, rate=self.rate)
+                        source_kind = kind
+                    assert resampler is not None
                     for out in resampler.resample(frame):
-                        yield from self._placed(out, next_s)
-                        next_s = self._end(out, next_s)
-                for out in resampler.resample(None):
-                    yield from self._placed(out, next_s)
-                    next_s = self._end(out, next_s)
+                        next_s = yield from self._placed(out, next_s)
+                if resampler is not None:
+                    for out in resampler.resample(None):
+                        next_s = yield from self._placed(out, next_s)
         except av.FFmpegError as exc:
             raise InputError(f"the audio of {self.path} cannot be read ({exc})") from exc
 
-    def _placed(self, frame: av.AudioFrame, fallback_s: float) -> Iterator[tuple[np.ndarray, float]]:
+    def _placed(self, frame: av.AudioFrame, expected_s: float | None
+                ) -> Generator[tuple[np.ndarray, float], None, float | None]:
+        """Yield the frame's samples at its own time; returns where the next frame should start."""
         pcm = frame.to_ndarray().reshape(self.channels, -1).astype(np.float32, copy=False)
-        if pcm.shape[1]:
-            yield pcm, self._start(frame, fallback_s)
-
-    def _start(self, frame: av.AudioFrame, fallback_s: float) -> float:
+        if not pcm.shape[1]:
+            return expected_s
         if frame.pts is None or frame.time_base is None:
-            return fallback_s
-        return float(frame.pts * frame.time_base)
-
-    def _end(self, frame: av.AudioFrame, fallback_s: float) -> float:
-        return self._start(frame, fallback_s) + frame.samples / self.rate
+            start = expected_s or 0.0
+        else:
+            start = float(frame.pts * frame.time_base)
+        if expected_s is not None and start - expected_s > GAP_S:
+            self.damage.gap(start - expected_s)
+        yield pcm, start
+        return start + pcm.shape[1] / self.rate
 
 
 class AudioCopier:

@@ -23,12 +23,24 @@ class DamageCount:
 
     name: str  # e.g. "audio of driver.mp4"
     packets: int = 0
+    missing_s: float = 0.0  # time lost in gaps between frames (packets the demuxer itself dropped)
     stream_cut: bool = False  # the demuxer gave up before the end of the file
 
     def skipped(self, exc: Exception) -> None:
-        if self.packets == 0:
+        if self.packets == 0 and self.missing_s == 0.0:
             log.warning("%s has damaged packets; skipping them (%s)", self.name, exc)
         self.packets += 1
+
+    def gap(self, seconds: float) -> None:
+        """A hole in the timestamps (its packets never reached the decoder): kept as a hole."""
+        if self.packets == 0 and self.missing_s == 0.0:
+            log.warning("%s has a %.0f ms gap (damaged or missing packets); it stays silent", self.name,
+                        seconds * 1e3)
+        self.missing_s += seconds
+
+    @property
+    def damaged(self) -> bool:
+        return self.packets > 0 or self.missing_s > 0.0
 
 
 def decode_packets(container: Any, stream: Any, damage: DamageCount) -> Iterator[Any]:

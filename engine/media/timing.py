@@ -15,9 +15,9 @@ EPS_NS = 1_000_000  # 1 ms: timestamps rounded by a container still count as "at
 
 def at_constant_rate(items: Iterable[T], pts_ns: Callable[[T], int], fps: float,
                      end_ns: int | None = None) -> Iterator[tuple[int, T]]:
-    """``(k, item)`` for every output instant ``k / fps`` from 0 until the stream ends: ``end_ns`` if
-    given, else the last item's pts plus one output frame (or its own gap to the one before, if longer
-    than a frame: so a long last frame is kept)."""
+    """``(k, item)`` for every output instant ``k / fps`` from 0 until the stream ends: the last item's pts
+    plus one output frame (or its own gap to the one before, if longer: a long last frame is kept), or
+    ``end_ns`` (the container's length) if later: frames a decoder lost at the end are held, not cut."""
     period_ns = 1e9 / fps
     k = 0
     current: T | None = None
@@ -32,9 +32,8 @@ def at_constant_rate(items: Iterable[T], pts_ns: Callable[[T], int], fps: float,
         current, prev_pts, last_pts = item, last_pts, pts
     if current is None:
         return
-    if end_ns is None:
-        tail = max(period_ns, float(last_pts - prev_pts)) if k > 0 else period_ns
-        end_ns = int(last_pts + tail)
-    while k * period_ns + EPS_NS < end_ns or k == 0:
+    tail = max(period_ns, float(last_pts - prev_pts)) if k > 0 else period_ns
+    end = max(float(end_ns or 0), last_pts + tail)
+    while k * period_ns + EPS_NS < end or k == 0:
         yield k, current
         k += 1

@@ -38,6 +38,7 @@ class VideoInfo:
     frames: int  # 0 when the container does not say
     has_audio: bool
     rotation: int = 0  # degrees counter-clockwise the stored picture is turned for display (0, 90, 180, 270)
+    duration_s: float = 0.0  # the video stream's length as the container states it; 0 when unknown
 
 
 def probe_video(path: str | Path) -> VideoInfo:
@@ -59,8 +60,10 @@ def probe_video(path: str | Path) -> VideoInfo:
             w, h = stream.codec_context.width, stream.codec_context.height
             if rotation in (90, 270):
                 w, h = h, w
+            duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
             return VideoInfo(width=w, height=h, fps=float(rate), frames=int(stream.frames or 0),
-                             has_audio=bool(container.streams.audio), rotation=rotation)
+                             has_audio=bool(container.streams.audio), rotation=rotation,
+                             duration_s=duration if duration > 0 else 0.0)
     except av.FFmpegError as exc:
         raise InputError(f"{p} is not a readable video ({exc}): {VIDEO_HINT}") from exc
 

@@ -1,0 +1,80 @@
+"""Damaged packets cost only themselves: skipped, counted, warned about once, and everything after them
+stays at its own time (audio events land where they were)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+import pytest
+from livepuppet.engine.media.audio_mux import AudioCopier, AudioFeed
+from livepuppet.engine.media.media_writer import MediaWriter
+from livepuppet.engine.media.packets import DamageCount
+from livepuppet.engine.media.video_io import read_video
+
+BEEPS_S = (0.3, 0.8, 1.5)
+
+
+@pytest.mark.parametrize("codec", ["aac", "ac3", "mp3", "opus"])
+def test_damaged_audio_is_skipped_and_the_rest_stays_in_place(tmp_path: Path, codec: str, kit: Any,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    ext, _, rate, _ = kit.AUDIO_CODECS[codec]
+    source = tmp_path / f"speech{ext}"
+    # damage between the beeps, so that the ones after it show whether the damage moved them
+    pcm = kit.beeps(BEEPS_S, 2.0, rate)
+    assert kit.write_audio_file(source, codec, pcm, damage_s=((0.4, 0.5), (1.0, 1.1))) >= 4
+    intact = tmp_path / f"intact{ext}"
+    kit.write_audio_file(intact, codec, pcm)
+    expected = kit.find_beeps(intact)  # where a player puts them (MP3's encoder delay included)
+    assert len(expected) == 3
+    out = tmp_path / "out.mp4"
+    feed = AudioFeed(source, 48_000, 1)
+    with caplog.at_level(logging.WARNING), MediaWriter(out, 64, 64, 25, audio_rate=48_000) as writer:
+        copier = AudioCopier(feed, writer)
+        for k in range(50):
+            writer.write_frame(np.zeros((64, 64, 3), np.uint8))
+            copier.advance((k + 1) / 25)
+        copier.finish()
+    assert feed.damage.damaged, "the damage was noticed"
+    warnings = [r for r in caplog.records if "damaged" in r.getMessage() or "gap" in r.getMessage()]
+    assert len(warnings) == 1, "warned once per stream"
+    found = kit.find_beeps(out)
+    for t in expected:  # (a decoder may also conceal a damaged frame as noise: extra events are allowed)
+        assert min(abs(np.array(found) - t)) < 0.005, (found, expected)
+    assert kit.audio_duration(out) == pytest.approx(kit.audio_duration(intact), abs=0.03), \
+        "the lost packets stay as silence, not cut out"
+
+
+def test_damaged_video_packets_are_skipped_with_their_time(tmp_path: Path, driver_video: Path, kit: Any) -> None:
+    path = tmp_path / "damaged.mp4"
+    kit.remake_driver(driver_video, path, damage_video=(5, 6, 15))
+    damage = DamageCount(name="video")
+    frames = list(read_video(path, damage))
+    assert damage.packets >= 1
+    assert 18 <= len(frames) < 24
+    stamps = [f.pts / 1e9 for f in frames]
+    assert all(any(abs(t - i / 12) < 0.002 for i in range(24)) for t in stamps), "survivors keep their own times"
+    assert stamps[-1] == pytest.approx(23 / 12, abs=0.002)
+
+
+def test_damaged_driver_still_renders_every_frame_with_audio_in_place(tmp_path: Path, driver_video: Path,
+                                                                       portrait_png: Path, kit: Any,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from livepuppet.cli.main import main
+
+    driver = tmp_path / "damaged.mp4"
+    # AAC packets are 21.3 ms: damage 20-24 (0.43-0.53 s) sits between the beeps at 0.3 and 0.8 s
+    kit.remake_driver(driver_video, driver, audio=kit.beeps(BEEPS_S, 2.0, 48_000), damage_video=(7, 16),
+                  damage_audio=(20, 21, 22, 23, 24))
+    out = tmp_path / "out.mp4"
+    assert main(["animate", "--source", str(portrait_png), "--driving", str(driver), "-o", str(out), "-q",
+                 "--crop", "--set", "render.crop_size=128"]) == 0
+    printed = capsys.readouterr().out
+    assert "damaged packets skipped" in printed
+    with av.open(str(out)) as container:
+        assert len(list(container.decode(video=0))) == 24, "every instant has a frame (a lost one is held)"
+    found = kit.find_beeps(out)
+    assert len(found) == 3 and np.allclose(found, BEEPS_S, atol=0.005), found
