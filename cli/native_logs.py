@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterator
 
 NATIVE_NOISE = re.compile(
-    rb"^(?:[IW]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [\w.\-]+:\d+\] "  # glog/absl: I0000 00:00:… 123 file.cc:45]
+    rb"^(?:[IW]\d{4} \d\d:\d\d:[\d.]+\s+\d+ [\w.\-]+:\d+\] "  # glog/absl: W0000 00:00:1796….39   15504 f.cc:114]
     rb"|WARNING: All log messages before absl::InitializeLog\(\) is called"
     rb"|INFO: (?:Created TensorFlow Lite|Initialized TensorFlow Lite|TfLite)"  # TFLite's own logger
     rb")")
