@@ -68,7 +68,8 @@ def damaged(packet: av.Packet, rng: np.random.Generator, keep: int = 0, opus: bo
     return out
 
 
-def encode_audio(stream: av.audio.stream.AudioStream, pcm: np.ndarray, rate: int, start_sample: int = 0) -> list[av.Packet]:
+def encode_audio(stream: av.audio.stream.AudioStream, pcm: np.ndarray, rate: int,
+                 start_sample: int = 0) -> list[av.Packet]:
     """Encode mono ``pcm`` in encoder-sized frames stamped from ``start_sample``; returns the packets."""
     size = stream.codec_context.frame_size or 1024
     layout = stream.layout.name
