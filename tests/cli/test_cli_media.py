@@ -132,3 +132,23 @@ def test_native_logs_are_quiet_unless_verbose(tmp_path: Path) -> None:
     noise = ("W0000", "I0000", "INFO: Created TensorFlow Lite", "absl::InitializeLog")
     assert not any(n in quiet.stderr for n in noise), quiet.stderr
     assert any(n in loud.stderr for n in noise), loud.stderr
+
+
+def test_ctrl_c_leaves_no_half_written_file(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "demo.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "livepuppet", "demo", "--duration", "60", "-o", str(out), "-q",
+                             "--crop", "--set", "render.crop_size=128"], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:  # wait until the output is open ...
+        if any(".partial" in p.name for p in tmp_path.iterdir()):
+            break
+        time.sleep(0.05)
+    time.sleep(1.0)  # ... and frames are being rendered into it
+    assert proc.poll() is None, "the render was still running when interrupted"
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, stderr
+    assert list(tmp_path.iterdir()) == [], "nothing half-written is left"

@@ -78,3 +78,27 @@ def test_damaged_driver_still_renders_every_frame_with_audio_in_place(tmp_path: 
         assert len(list(container.decode(video=0))) == 24, "every instant has a frame (a lost one is held)"
     found = kit.find_beeps(out)
     assert len(found) == 3 and np.allclose(found, BEEPS_S, atol=0.005), found
+
+
+def test_vfr_driver_with_late_audio_stays_in_sync(tmp_path: Path, driver_video: Path, portrait_png: Path,
+                                                  kit: Any, measure_face: Any) -> None:
+    """Frames 0-11 in the first 0.5 s, 12-23 over the next 1.5 s; the audio track starts at 0.46 s. At 10 fps
+    each output instant must show the driver frame on screen then, and the beep stay at 0.46 + 0.2 s."""
+    from livepuppet.cli.main import main
+
+    times = [i / 24 for i in range(12)] + [0.5 + i / 8 for i in range(12)]
+    driver = tmp_path / "vfr.mp4"
+    kit.remake_driver(driver_video, driver, times_s=times, audio=kit.beeps((0.2,), 1.0, 48_000),
+                      audio_start_s=0.46)
+    out = tmp_path / "out.mp4"
+    assert main(["animate", "--source", str(portrait_png), "--driving", str(driver), "-o", str(out), "-q",
+                 "--crop", "--fps", "10", "--set", "retarget.filter_min_cutoff=100",
+                 "--set", "retarget.filter_beta=0"]) == 0
+    with av.open(str(out)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    assert len(frames) == 20
+    # the driver's mouth is open in frames 1-5 and 13-17, shut in 6-11 and 18-23 (conftest.talking_motion)
+    gap = {k: measure_face(frames[k]).lip_gap for k in (1, 3, 8, 13)}  # frames 2, 7, 14, 18 on screen
+    assert gap[1] > gap[3] + 0.03 and gap[8] > gap[3] + 0.03 and gap[8] > gap[13] + 0.03, gap
+    found = kit.find_beeps(out)
+    assert len(found) == 1 and found[0] == pytest.approx(0.66, abs=0.005), found
