@@ -16,6 +16,7 @@ from livepuppet.engine.media.packets import DamageCount, decode_packets
 from livepuppet.errors import InputError
 
 WRITER_RATE = 48_000
+AUDIO_HINT = "use WAV, MP3, OGG, FLAC or M4A"
 GAP_S = 0.002  # a jump in timestamps beyond this between chunks is missing audio
 
 
@@ -61,7 +62,7 @@ class AudioFeed:
                     for out in resampler.resample(None):
                         next_s = yield from self._placed(out, next_s)
         except av.FFmpegError as exc:
-            raise InputError(f"the audio of {self.path} cannot be read ({exc})") from exc
+            raise InputError(f"{self.path} is not a readable audio file ({exc}): {AUDIO_HINT}") from exc
 
     def _placed(self, frame: av.AudioFrame, expected_s: float | None
                 ) -> Generator[tuple[np.ndarray, float], None, float | None]:

@@ -102,3 +102,17 @@ def test_vfr_driver_with_late_audio_stays_in_sync(tmp_path: Path, driver_video: 
     assert gap[1] > gap[3] + 0.03 and gap[8] > gap[3] + 0.03 and gap[8] > gap[13] + 0.03, gap
     found = kit.find_beeps(out)
     assert len(found) == 1 and found[0] == pytest.approx(0.66, abs=0.005), found
+
+
+def test_read_audio_for_speech_keeps_damage_and_late_starts_in_place(tmp_path: Path, kit: Any) -> None:
+    """``speak`` animates the mouth from this array and muxes the file itself: both must agree."""
+    from livepuppet.engine.media.audio_io import read_audio
+
+    path = tmp_path / "speech.m4a"
+    assert kit.write_audio_file(path, "aac", kit.beeps((0.3, 0.9), 1.2, 48_000), damage_s=((0.7, 0.8),),
+                                start_s=0.25) >= 3
+    pcm = read_audio(path, 16_000)
+    loud = np.flatnonzero(np.abs(pcm) > 0.1) / 16_000
+    onsets = [loud[0], *loud[1:][np.diff(loud) > 0.1]]
+    assert np.allclose(onsets, (0.55, 1.15), atol=0.003), onsets
+    assert len(pcm) / 16_000 == pytest.approx(1.45, abs=0.03)
