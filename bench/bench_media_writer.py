@@ -32,6 +32,17 @@ def peak_rss_mb() -> float:
     return float("nan")
 
 
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.machine()
+
+
 def child(seconds: float, out: Path) -> dict[str, float]:
     import numpy as np
     from livepuppet.engine.media.media_writer import MediaWriter
@@ -70,14 +81,15 @@ def main() -> None:
                                     capture_output=True, text=True, check=True)
             rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
             out.unlink()
-    print(f"MediaWriter, .{args.ext}, 512×512 @ {FPS} fps + {RATE} Hz mono ({platform.processor() or platform.machine()},"
-          f" {os.cpu_count()} CPUs)")
-    print(f"{'clip s':>7} {'frames':>7} {'wall s':>7} {'fps':>6} {'RSS start MB':>13} {'RSS peak MB':>12} {'file MB':>8}")
+    cpu = cpu_model()
+    print(f"MediaWriter, .{args.ext}, 512×512 @ {FPS} fps + {RATE} Hz mono ({cpu}, {os.cpu_count()} CPUs)")
+    print(f"{'clip s':>7} {'frames':>7} {'wall s':>7} {'fps':>6} {'RSS start MB':>13} {'RSS peak MB':>12} "
+          f"{'file MB':>8}")
     for r in rows:
         print(f"{r['seconds']:7.0f} {r['frames']:7d} {r['wall_s']:7.1f} {r['frames_per_s']:6.0f} "
               f"{r['rss_before_mb']:13.0f} {r['peak_rss_mb']:12.0f} {r['file_mb']:8.1f}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"machine": {"cpu": platform.processor(), "cpus": os.cpu_count(),
+    args.json.write_text(json.dumps({"machine": {"cpu": cpu, "cpus": os.cpu_count(),
                                                  "python": platform.python_version()},
                                      "ext": args.ext, "rows": rows}, indent=2))
     print(f"wrote {args.json}")
