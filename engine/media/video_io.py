@@ -23,8 +23,8 @@ from livepuppet.errors import InputError
 __all__ = ["MAX_PIXELS", "MIN_SIDE", "DamageCount", "MediaWriter", "VideoInfo", "VideoWriter", "decode_image",
            "even_size", "load_image", "probe_video", "read_video"]
 
-STILL_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe", "gif", "gif_pipe",
-                 "pgm_pipe", "ppm_pipe", "pam_pipe", "qoi_pipe", "jpegxl_pipe", "dpx_pipe", "j2k_pipe")
+STILL_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe", "gif_pipe", "pgm_pipe",
+                 "ppm_pipe", "pam_pipe", "qoi_pipe", "jpegxl_pipe", "dpx_pipe", "j2k_pipe")
 VIDEO_HINT = "use an MP4, WebM or MOV file"
 
 
@@ -47,16 +47,18 @@ def probe_video(path: str | Path) -> VideoInfo:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"video {p} does not exist")
+    still = f"{p} is a still image, not a video: a driver must be a video (a photo is a --source)"
     try:
         with av.open(str(p)) as container:
-            if container.format.name in STILL_FORMATS or not container.streams.video:
-                if container.format.name in STILL_FORMATS:
-                    raise InputError(f"{p} is a still image, not a video: give a video as --driving "
-                                     "(a photo is a --source)")
+            if container.format.name in STILL_FORMATS:
+                raise InputError(still)
+            if not container.streams.video:
                 raise InputError(f"{p} has no video stream")
             stream = container.streams.video[0]
             rate = stream.average_rate or stream.guessed_rate or fractions.Fraction(25)
-            rotation = _first_rotation(container, stream)
+            rotation, frames = _peek(container, stream)
+            if frames == 1:  # a one-frame GIF or video is a picture too
+                raise InputError(still)
             w, h = stream.codec_context.width, stream.codec_context.height
             if rotation in (90, 270):
                 w, h = h, w
@@ -68,11 +70,17 @@ def probe_video(path: str | Path) -> VideoInfo:
         raise InputError(f"{p} is not a readable video ({exc}): {VIDEO_HINT}") from exc
 
 
-def _first_rotation(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> int:
-    """The display rotation of the first decodable frame (phones store it as side data)."""
+def _peek(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> tuple[int, int]:
+    """The display rotation of the first decodable frame (phones store it as side data) and how many
+    frames decode, counting to 2 at most."""
+    rotation, frames = 0, 0
     for frame in decode_packets(container, stream, DamageCount(name="probe")):
-        return display_turns(frame) * 90
-    return 0
+        if frames == 0:
+            rotation = display_turns(frame) * 90
+        frames += 1
+        if frames == 2:
+            break
+    return rotation, frames
 
 
 def display_turns(frame: av.VideoFrame) -> int:

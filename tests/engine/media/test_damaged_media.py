@@ -116,3 +116,13 @@ def test_read_audio_for_speech_keeps_damage_and_late_starts_in_place(tmp_path: P
     onsets = [loud[0], *loud[1:][np.diff(loud) > 0.1]]
     assert np.allclose(onsets, (0.55, 1.15), atol=0.003), onsets
     assert len(pcm) / 16_000 == pytest.approx(1.45, abs=0.03)
+
+
+def test_a_driver_cut_off_mid_file_gives_what_is_there(tmp_path: Path, driver_video: Path, kit: Any) -> None:
+    whole = tmp_path / "whole.mkv"
+    kit.remake_driver(driver_video, whole)
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
+    frames = list(read_video(cut))
+    assert 8 <= len(frames) < 24
+    assert [f.pts for f in frames] == sorted(f.pts for f in frames)

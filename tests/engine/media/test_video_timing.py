@@ -46,7 +46,14 @@ def test_display_rotation_is_applied(tmp_path: Path, driver_video: Path, kit: An
 
 
 def test_a_still_image_is_not_a_driver(tmp_path: Path, portrait: np.ndarray) -> None:
-    for name in ("photo.png", "photo.jpg"):
+    for name in ("photo.png", "photo.jpg", "photo.gif"):
         Image.fromarray(portrait).save(tmp_path / name)
         with pytest.raises(InputError, match="still image"):
             probe_video(tmp_path / name)
+
+
+def test_an_animated_gif_drives(tmp_path: Path, portrait: np.ndarray) -> None:
+    frames = [Image.fromarray(np.roll(portrait, 8 * i, axis=1)) for i in range(4)]
+    frames[0].save(tmp_path / "moving.gif", save_all=True, append_images=frames[1:], duration=100)
+    info = probe_video(tmp_path / "moving.gif")
+    assert info.fps > 0 and len(list(read_video(tmp_path / "moving.gif"))) == 4
