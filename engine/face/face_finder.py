@@ -4,11 +4,13 @@ The face mesh sees a frame downscaled to ``tracker.max_side`` (640 px), where a 
 photo or a panorama is a few pixels wide. So faces are first *detected* on a pyramid of square tiles
 (coarse to fine: the whole photo, then halves, quarters …, each tile downscaled for the detector), then
 each candidate is *refined* by running the mesh on a crop around it, which also rejects false detections.
-Without a choice the largest face wins; ``face=N`` picks the N-th face counted from the left.
+Without a choice the largest face wins; ``face=N`` picks the N-th face counted from the left. An ordinary
+portrait (the mesh on the whole photo finds the face the detector sees as largest) takes the old path.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -132,8 +134,7 @@ def refine(image: np.ndarray, box: FaceBox, tracker: FaceTracker) -> FaceTrack |
     if not track.found or track.landmarks is None:
         return None
     landmarks = track.landmarks + np.array([x0, y0, 0.0], dtype=np.float32)
-    mx, my = landmarks[:, 0].mean(), landmarks[:, 1].mean()
-    if not (box.x - 0.25 * box.w <= mx <= box.x + 1.25 * box.w and box.y - 0.25 * box.h <= my <= box.y + 1.25 * box.h):
+    if not _centered_in(landmarks, box):
         return None
     try:
         pose = estimate_pose(landmarks)
@@ -142,14 +143,27 @@ def refine(image: np.ndarray, box: FaceBox, tracker: FaceTracker) -> FaceTrack |
     return FaceTrack(pts=0, seq=0, image_size=(h, w), landmarks=landmarks, pose=pose, confidence=box.score)
 
 
+def _centered_in(landmarks: np.ndarray, box: FaceBox) -> bool:
+    """Whether the landmarks' centre lies in ``box`` (with a quarter of its size as margin)."""
+    mx, my = float(landmarks[:, 0].mean()), float(landmarks[:, 1].mean())
+    return box.x - 0.25 * box.w <= mx <= box.x + 1.25 * box.w and box.y - 0.25 * box.h <= my <= box.y + 1.25 * box.h
+
+
 def locate_face(image: np.ndarray, tracker: FaceTracker, face: int | None = None) -> FaceTrack:
     """The portrait's face as a track in photo pixels: the largest face found, or the ``face``-th from the
     left. A photo without any face gives a not-found track (the caller words the error); a ``face``
     index beyond the faces found raises :class:`NoFaceError`."""
     with FaceDetector() as detector:
+        levels = detector.pyramid(image)
+        first = next(levels)
+        if face is None:  # the usual portrait: the mesh on the whole photo finds the one (largest) face
+            whole = tracker.track(VideoFrame(image, 0, 0))
+            if whole.found and whole.landmarks is not None and (
+                    not first or _centered_in(whole.landmarks, max(first, key=lambda b: b.w * b.h))):
+                return whole
         boxes: list[FaceBox] = []
         refined: dict[FaceBox, FaceTrack | None] = {}
-        for level in detector.pyramid(image):
+        for level in itertools.chain([first], levels):
             boxes = _merge(boxes, level)
             if face is None:
                 for box in sorted(boxes, key=lambda b: -b.w * b.h)[:MAX_CANDIDATES]:
@@ -157,8 +171,8 @@ def locate_face(image: np.ndarray, tracker: FaceTracker, face: int | None = None
                         refined[box] = refine(image, box, tracker)
                     if refined[box] is not None:
                         return refined[box]  # type: ignore[return-value]
-    if face is None:  # the detector saw nothing the mesh confirms: let the mesh try the whole photo
-        return tracker.track(VideoFrame(image, 0, 0))
+    if face is None:  # nothing anywhere the mesh confirms
+        return FaceTrack(pts=0, seq=0, image_size=(image.shape[0], image.shape[1]))
     faces = [t for t in (refine(image, b, tracker) for b in sorted(boxes, key=lambda b: -b.score)[:MAX_CANDIDATES])
              if t is not None]
     faces = _distinct(faces)
