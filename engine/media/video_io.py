@@ -26,6 +26,15 @@ __all__ = ["MAX_PIXELS", "MIN_SIDE", "DamageCount", "MediaWriter", "VideoInfo", 
 STILL_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "webp_pipe", "bmp_pipe", "tiff_pipe", "gif_pipe", "pgm_pipe",
                  "ppm_pipe", "pam_pipe", "qoi_pipe", "jpegxl_pipe", "dpx_pipe", "j2k_pipe")
 VIDEO_HINT = "use an MP4, WebM or MOV file"
+COMMON_RATES = (12.0, 15.0, 24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0, 48.0, 50.0, 60000 / 1001, 60.0, 90.0,
+                100.0, 120.0)
+
+
+def nice_rate(fps: float) -> float:
+    """A measured average rate (VFR, millisecond time bases: 11.998) → the common rate within 1% of it,
+    else itself: the constant output rate a driver gets."""
+    best = min(COMMON_RATES, key=lambda r: abs(r - fps))
+    return best if abs(best - fps) <= 0.01 * fps else fps
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +72,7 @@ def probe_video(path: str | Path) -> VideoInfo:
             if rotation in (90, 270):
                 w, h = h, w
             duration = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else 0.0
-            return VideoInfo(width=w, height=h, fps=float(rate), frames=int(stream.frames or 0),
+            return VideoInfo(width=w, height=h, fps=nice_rate(float(rate)), frames=int(stream.frames or 0),
                              has_audio=bool(container.streams.audio), rotation=rotation,
                              duration_s=duration if duration > 0 else 0.0)
     except av.FFmpegError as exc:

@@ -22,6 +22,13 @@ def test_constant_rate_shows_the_frame_on_screen_at_each_instant() -> None:
     assert [k for k, _ in out] == list(range(len(out)))
 
 
+def test_average_rates_snap_to_the_common_rate_near_them() -> None:
+    from livepuppet.engine.media.video_io import nice_rate
+
+    assert nice_rate(11.998) == 12.0 and nice_rate(29.95) == pytest.approx(30000 / 1001)
+    assert nice_rate(17.3) == 17.3
+
+
 def test_vfr_driver_keeps_its_frame_times(tmp_path: Path, driver_video: Path, kit: Any) -> None:
     times = [0.0, 0.05, 0.1, 0.4, 0.45, 0.5, 1.0, *[1.0 + 0.1 * i for i in range(1, 18)]]
     path = tmp_path / "vfr.mp4"
