@@ -3,20 +3,30 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
+import math
 import os
 import sys
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from livepuppet import __version__
 from livepuppet.errors import LivepuppetError
+
+if TYPE_CHECKING:
+    from livepuppet.engine.config import EngineConfig
+    from livepuppet.engine.media.packets import DamageCount
+    from livepuppet.engine.types import Motion
 
 log = logging.getLogger("livepuppet")
 
 EXIT_USAGE = 2
 CROP_HELP = "write the animated face crop instead of the full portrait"
+FACE_HELP = "which face of a group photo to animate, counted from the left from 0 (default: the largest)"
 EXIT_INPUT = 3
+MAX_DURATION_S = 3600.0
 # Modules under cli/ that add subcommands: each has ``register(subparsers, common_parser)``.
 COMMAND_MODULES: tuple[str, ...] = ("serve", "cam", "speak", "train_audio", "neural")
 
@@ -49,79 +59,150 @@ def _output_size(image_shape: tuple[int, ...], max_side: int) -> tuple[int, int]
     return even_size(image_shape[1], image_shape[0], max_side)
 
 
+def check_number(flag: str, value: float, lo: float, hi: float, unit: str = "") -> float:
+    """A numeric flag must be finite and in ``(lo, hi]``; otherwise a one-line :class:`InputError`."""
+    from livepuppet.errors import InputError
+
+    if not (math.isfinite(value) and lo < value <= hi):
+        raise InputError(f"{flag} must be a number greater than {lo:g} and at most {hi:g}{unit}, not {value}")
+    return value
+
+
+def check_face(value: int | None) -> int | None:
+    from livepuppet.errors import InputError
+
+    if value is not None and value < 0:
+        raise InputError(f"--face must be 0 or more (faces are numbered from the left), not {value}")
+    return value
+
+
+def _damage_note(*counts: DamageCount) -> str:
+    skipped = sum(c.packets for c in counts)
+    missing_ms = 1e3 * sum(c.missing_s for c in counts)
+    note = f", {skipped} damaged packet{'s' if skipped != 1 else ''} skipped" if skipped else ""
+    return note + (f", {missing_ms:.0f} ms of audio missing (kept silent)" if missing_ms >= 1 else "")
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
-    from livepuppet.engine.media.video_io import VideoWriter, load_image
+    from livepuppet.engine.media.image_io import load_image
+    from livepuppet.engine.media.media_writer import MediaWriter
+    from livepuppet.engine.media.output_file import check_not_input
     from livepuppet.engine.motion.scripted_motion import scripted_clip
     from livepuppet.engine.pipeline import Animator, open_portrait
     from skimage import data
 
+    check_number("--duration", args.duration, 0.0, MAX_DURATION_S, " seconds")
+    face = check_face(args.face)
+    check_not_input(args.output, [args.source])
     config = _config(args)
+    _output_format(args.output, config)
     image = load_image(args.source) if args.source else data.astronaut()
-    source = open_portrait(image, config)
+    source = open_portrait(image, config, face)
     clip = scripted_clip(args.duration, config.output.fps)
     animator = Animator(source, config)
     frame_pixels = source.crop if args.crop else image
     width, height = _output_size(frame_pixels.shape, config.output.max_side)
-    with VideoWriter(args.output, width, height, clip.fps, config.output.codec, config.output.crf) as writer:
+    with MediaWriter(args.output, width, height, clip.fps, crf=config.output.crf, codec=config.output.codec,
+                     inputs=[args.source]) as writer:
         for motion in _progress(clip.motions, len(clip.motions), "demo", args.quiet):
             out = animator.animate(motion, full=not args.crop)
-            writer.write(out.crop.pixels if args.crop else out.full.pixels)  # type: ignore[union-attr]
+            writer.write_frame(out.crop.pixels if args.crop else out.full.pixels)  # type: ignore[union-attr]
     print(f"wrote {args.output} ({len(clip.motions)} frames, {clip.fps:g} fps, {width}×{height})")
     return 0
 
 
+def _output_format(path: str, config: EngineConfig) -> None:
+    """Fail on an unsupported output extension before any slow work."""
+    from livepuppet.engine.media.formats import output_format
+
+    output_format(path, config.output.codec)
+
+
 def cmd_animate(args: argparse.Namespace) -> int:
-    from livepuppet.engine.media.video_io import VideoWriter, load_image, probe_video, read_video
+    from livepuppet.engine.media.audio_mux import WRITER_RATE, AudioCopier, AudioFeed, audio_channels
+    from livepuppet.engine.media.image_io import load_image
+    from livepuppet.engine.media.media_writer import MediaWriter
+    from livepuppet.engine.media.output_file import check_not_input
+    from livepuppet.engine.media.packets import DamageCount
+    from livepuppet.engine.media.timing import at_constant_rate
+    from livepuppet.engine.media.video_io import probe_video, read_video
     from livepuppet.engine.motion.motion_file import load_motion
     from livepuppet.engine.pipeline import Animator, Driver, open_portrait
     from livepuppet.errors import InputError
 
     if bool(args.driving) == bool(args.motion):
         raise InputError("give exactly one of --driving VIDEO or --motion FILE")
+    if args.fps is not None:
+        check_number("--fps", args.fps, 0.0, 240.0)
+    face = check_face(args.face)
+    check_not_input(args.output, [args.source, args.driving, args.motion])
     config = _config(args)
+    _output_format(args.output, config)
     image = load_image(args.source)
     clip = load_motion(args.motion) if args.motion else None
     info = probe_video(args.driving) if args.driving else None
-    source = open_portrait(image, config)
+    source = open_portrait(image, config, face)
     animator = Animator(source, config)
     frame_pixels = source.crop if args.crop else image
     width, height = _output_size(frame_pixels.shape, config.output.max_side)
-    fps = clip.fps if clip else info.fps  # type: ignore[union-attr]
+    fps = float(args.fps or (clip.fps if clip else info.fps))  # type: ignore[union-attr]
     audio = args.driving if (info is not None and info.has_audio and not args.no_audio) else None
+    channels = audio_channels(audio) if audio else 1
+    video_damage = DamageCount(name=f"the video of {os.path.basename(args.driving or '')}")
     count = 0
-    with VideoWriter(args.output, width, height, fps, config.output.codec, config.output.crf,
-                     audio_from=audio) as writer:
+    with contextlib.ExitStack() as stack, \
+            MediaWriter(args.output, width, height, fps, crf=config.output.crf, codec=config.output.codec,
+                        audio_rate=WRITER_RATE if audio else None, audio_channels=channels,
+                        inputs=[args.source, args.driving, args.motion]) as writer:
+        feed = AudioFeed(audio, WRITER_RATE, channels) if audio else None
+        copier = AudioCopier(feed, writer) if feed else None
         if clip is not None:
-            motions: Iterable = _progress(clip.motions, len(clip.motions), "animate", args.quiet)
-            for motion in motions:
-                out = animator.animate(motion, full=not args.crop)
-                writer.write(out.crop.pixels if args.crop else out.full.pixels)  # type: ignore[union-attr]
-                count += 1
+            motions: Iterable[Motion] = clip.motions
+            total = len(clip.motions)
         else:
-            with Driver(config) as driver:
-                frames = _progress(read_video(args.driving), info.frames, "animate", args.quiet)  # type: ignore[union-attr]
-                for frame in frames:
-                    out = animator.animate(driver.motion(frame), full=not args.crop)
-                    writer.write(out.crop.pixels if args.crop else out.full.pixels)  # type: ignore[union-attr]
-                    count += 1
-    print(f"wrote {args.output} ({count} frames, {fps:g} fps, {width}×{height}{', with audio' if audio else ''})")
+            driver = Driver(config)
+            stack.callback(driver.close)
+            motions = (driver.motion(frame) for frame in read_video(args.driving, video_damage))
+            total = int(info.frames * fps / info.fps) if info and info.frames else 0  # type: ignore[union-attr]
+        last: Motion | None = None
+        pixels = None
+        end_ns = int(info.duration_s * 1e9) if info is not None else None
+        timed = at_constant_rate(motions, lambda m: m.pts, fps, end_ns)
+        for k, motion in _progress(timed, total, "animate", args.quiet):
+            if motion is not last:  # a held driver frame is written again, not rendered again
+                out = animator.animate(motion, full=not args.crop)
+                pixels = out.crop.pixels if args.crop else out.full.pixels  # type: ignore[union-attr]
+                last = motion
+            writer.write_frame(pixels)  # type: ignore[arg-type]
+            if copier is not None:
+                copier.advance((k + 1) / fps)
+            count += 1
+        if copier is not None:
+            copier.finish()
+    damage = _damage_note(video_damage, *([feed.damage] if feed else []))
+    print(f"wrote {args.output} ({count} frames, {fps:g} fps, {width}×{height}{', with audio' if audio else ''}"
+          f"{damage})")
     return 0
 
 
 def cmd_track(args: argparse.Namespace) -> int:
+    from livepuppet.engine.media.output_file import AtomicFile
+    from livepuppet.engine.media.packets import DamageCount
     from livepuppet.engine.media.video_io import probe_video, read_video
     from livepuppet.engine.motion.motion_file import MotionClip, save_motion
     from livepuppet.engine.pipeline import Driver
 
     config = _config(args)
     info = probe_video(args.video)
+    damage = DamageCount(name=f"the video of {os.path.basename(args.video)}")
     motions = []
-    with Driver(config, keep_deltas=not args.no_deltas) as driver:
-        for frame in _progress(read_video(args.video), info.frames, "track", args.quiet):
-            motions.append(driver.motion(frame))
+    with AtomicFile(args.output, inputs=[args.video]) as out:
+        with Driver(config, keep_deltas=not args.no_deltas) as driver:
+            for frame in _progress(read_video(args.video, damage), info.frames, "track", args.quiet):
+                motions.append(driver.motion(frame))
+        save_motion(out.temp, MotionClip(fps=info.fps, motions=tuple(motions)))
     found = sum(m.face_found for m in motions)
-    save_motion(args.output, MotionClip(fps=info.fps, motions=tuple(motions)))
-    print(f"wrote {args.output} ({len(motions)} frames, face found in {found})")
+    print(f"wrote {args.output} ({len(motions)} frames, face found in {found}{_damage_note(damage)})")
     return 0
 
 
@@ -133,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override one config value, e.g. --set render.crop_size=256 (repeatable)")
     common.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    common.add_argument("-v", "--verbose", action="store_true",
+                        help="show info logs, including MediaPipe/TFLite's native ones (hidden by default)")
     common.add_argument("--renderer", choices=("mesh", "neural"),
                         help="mesh (embedded default, CPU) or neural (LivePortrait-compatible, needs --weights)")
     common.add_argument("--weights", metavar="DIR", help="directory of LivePortrait checkpoints (or a student)")
@@ -143,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--source", help="portrait to use instead of the bundled one")
     demo.add_argument("--duration", type=float, default=8.0, help="seconds (default 8)")
     demo.add_argument("--crop", action="store_true", help=CROP_HELP)
+    demo.add_argument("--face", type=int, help=FACE_HELP)
     demo.set_defaults(func=cmd_demo)
 
     animate = sub.add_parser("animate", parents=[common], help="animate a portrait from a driving video or motion file")
@@ -152,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("-o", "--output", required=True)
     animate.add_argument("--crop", action="store_true", help=CROP_HELP)
     animate.add_argument("--no-audio", action="store_true", help="do not copy the driver's audio")
+    animate.add_argument("--face", type=int, help=FACE_HELP)
+    animate.add_argument("--fps", type=float, help="output frame rate (default: the driver's or motion file's)")
     animate.set_defaults(func=cmd_animate)
 
     track = sub.add_parser("track", parents=[common], help="extract face motion (no pixels) from a video")
@@ -166,11 +252,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    os.environ.setdefault("GLOG_minloglevel", "2")  # quiet MediaPipe's C++ logging (read at its import)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from livepuppet.cli.native_logs import quiet_native_logs
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    verbose = bool(getattr(args, "verbose", False))
+    if not verbose:
+        os.environ.setdefault("GLOG_minloglevel", "2")  # quiet MediaPipe's C++ logging (read at its import)
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    with quiet_native_logs(enabled=not verbose):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args))
     except LivepuppetError as exc:

@@ -25,9 +25,10 @@ if TYPE_CHECKING:
     from livepuppet.engine.neural.neural_renderer import NeuralRenderer
 
 
-def open_portrait(image: np.ndarray, config: EngineConfig) -> PreparedSource:
-    """The slow, once-per-portrait step (≈0.1–1 s): find the face and build the mesh."""
-    return prepare_source(image, config)
+def open_portrait(image: np.ndarray, config: EngineConfig, face: int | None = None) -> PreparedSource:
+    """The slow, once-per-portrait step (≈0.1–1 s): find the face (the largest, or the ``face``-th from the
+    left) and build the mesh."""
+    return prepare_source(image, config, face)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 from livepuppet.engine.config import EngineConfig
 from livepuppet.engine.face import topology as ft
+from livepuppet.engine.face.face_finder import locate_face
 from livepuppet.engine.face.geometry import estimate_pose
 from livepuppet.engine.face.tracker import FaceTracker
 from livepuppet.engine.motion.rig import FaceRig
@@ -90,12 +91,13 @@ class PreparedSource:
         return int(self.crop.shape[0])
 
 
-def prepare_source(image: np.ndarray, config: EngineConfig) -> PreparedSource:
-    """Portrait ``(H, W, 3) u8 RGB`` → :class:`PreparedSource`. Raises :class:`NoFaceError` if no face."""
+def prepare_source(image: np.ndarray, config: EngineConfig, face: int | None = None) -> PreparedSource:
+    """Portrait ``(H, W, 3) u8 RGB`` → :class:`PreparedSource` of its largest face (or the ``face``-th from
+    the left). Raises :class:`NoFaceError` if no face."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise InputError(f"portrait must be an RGB uint8 image, got shape {image.shape} {image.dtype}")
     with FaceTracker(config.tracker, static=True) as tracker:
-        full = tracker.track(VideoFrame(image, 0, 0))
+        full = locate_face(image, tracker, face)  # small faces in large photos: tiled detection, then the mesh
         if not full.found or full.pose is None:
             raise NoFaceError("no face found in the portrait: use a photo with one clearly visible, roughly "
                               "frontal face")

@@ -1,4 +1,10 @@
-"""Reading speech audio from files (PyAV decodes every format FFmpeg knows), as mono float32."""
+"""Reading speech audio from files (PyAV decodes every format FFmpeg knows), as mono float32.
+
+Samples are placed by their timestamps from 0, exactly as :class:`~.audio_mux.AudioFeed` muxes the same
+file into a video: audio that starts late keeps its silence before it, and a damaged packet (skipped,
+counted, warned about once) leaves a silent gap instead of pulling the rest earlier. So a face animated
+from this array stays in sync with the file's own audio track.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from livepuppet.engine.media.audio_mux import AUDIO_HINT, AudioFeed
 from livepuppet.errors import InputError
 
 MAX_AUDIO_S = 3600.0
@@ -17,21 +24,23 @@ def read_audio(path: str | Path, rate: int = 16_000) -> np.ndarray:
     if not p.is_file():
         raise InputError(f"audio file {p} does not exist")
     chunks: list[np.ndarray] = []
+    end = 0  # samples placed so far
+    limit = int(MAX_AUDIO_S * rate)
     try:
-        with av.open(str(p)) as container:
-            if not container.streams.audio:
-                raise InputError(f"{p} has no audio stream")
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-            for frame in container.decode(container.streams.audio[0]):
-                for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
-                if sum(len(c) for c in chunks) > MAX_AUDIO_S * rate:
-                    raise InputError(f"{p} is longer than {MAX_AUDIO_S / 60:.0f} minutes: split it")
-            for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+        for pcm, start_s in AudioFeed(p, rate, channels=1).chunks():
+            mono = pcm[0]
+            start = round(start_s * rate)
+            if start > end + 2:  # a gap (late start, lost packets): silence, so what follows stays in place
+                chunks.append(np.zeros(start - end, np.float32))
+                end = start
+            elif start < end - 2:  # overlap (priming before 0, jitter): drop what is already there
+                mono = mono[end - start:]
+            chunks.append(mono)
+            end += len(mono)
+            if end > limit:
+                raise InputError(f"{p} is longer than {MAX_AUDIO_S / 60:.0f} minutes: split it")
     except (av.FFmpegError, IndexError) as exc:
-        raise InputError(f"{p} is not a readable audio file ({exc}): use WAV, MP3, OGG, FLAC or M4A") from exc
-    if not chunks or sum(len(c) for c in chunks) == 0:
+        raise InputError(f"{p} is not a readable audio file ({exc}): {AUDIO_HINT}") from exc
+    if not chunks or end == 0:
         raise InputError(f"{p} has no decodable audio")
-    pcm = np.concatenate(chunks).astype(np.float32)
-    return np.clip(pcm, -1.0, 1.0)
+    return np.clip(np.concatenate(chunks), -1.0, 1.0).astype(np.float32)

@@ -13,6 +13,7 @@ Format (JSON, version 1)::
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -58,8 +59,13 @@ def _typed(cls: type, values: Any, where: str) -> Any:
     unknown = set(values) - names
     if unknown:
         raise InputError(f"{where} has unknown keys {sorted(unknown)}")
+    numbers = {}
+    for k, v in values.items():
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise InputError(f"{where}: {k} is {v!r}, not a finite number")
+        numbers[k] = float(v)
     try:
-        return cls(**{k: float(v) for k, v in values.items()})
+        return cls(**numbers)
     except (TypeError, ValueError) as exc:
         raise InputError(f"{where}: {exc}") from exc
 
@@ -79,21 +85,31 @@ def load_motion(path: str | Path) -> MotionClip:
         raise InputError(f"{p} has motion format version {data.get('version')}; this livepuppet reads {VERSION}")
     fps = data.get("fps")
     frames = data.get("frames")
-    if not isinstance(fps, (int, float)) or not 1 <= fps <= 240 or not isinstance(frames, list) or not frames:
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not 1 <= fps <= 240 \
+            or not isinstance(frames, list) or not frames:
         raise InputError(f"{p}: needs a frame rate in [1, 240] and at least one frame")
     motions = []
+    last_t = -math.inf
     for i, f in enumerate(frames):
         where = f"{p} frame {i}"
         if not isinstance(f, dict):
             raise InputError(f"{where} must be an object")
         deltas = None
         if "deltas" in f:
-            deltas = np.asarray(f["deltas"], dtype=np.float32)
+            try:
+                deltas = np.asarray(f["deltas"], dtype=np.float32)
+            except (TypeError, ValueError) as exc:
+                raise InputError(f"{where}: deltas must be {NUM_LANDMARKS}×3 numbers ({exc})") from exc
             if deltas.shape != (NUM_LANDMARKS, 3):
                 raise InputError(f"{where}: deltas must be {NUM_LANDMARKS}×3, got {deltas.shape}")
+            if not np.isfinite(deltas).all():
+                raise InputError(f"{where}: deltas contain NaN or infinite values")
         t = f.get("t", i / fps)
-        if not isinstance(t, (int, float)):
-            raise InputError(f"{where}: t must be a number")
+        if isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0:
+            raise InputError(f"{where}: t must be a finite number of seconds ≥ 0, not {t!r}")
+        if t < last_t:
+            raise InputError(f"{where}: t = {t} goes back in time (the previous frame is at {last_t})")
+        last_t = t
         head = _typed(HeadMotion, f.get("head", {}), where + " head")
         motions.append(Motion(pts=int(round(t * 1e9)), seq=i, head=head,
                               expression=_typed(Expression, f.get("expression", {}), where + " expression"),
