@@ -54,9 +54,15 @@ def audio_frames(pcm: np.ndarray, rate: int, chunk_s: float = 0.02) -> list[rtc.
 Item = rtc.VideoFrame | rtc.AudioFrame | AudioSegmentEnd
 
 
-async def pull(gen: LivePuppetVideoGenerator, got: list[tuple[float, Item]], stop: asyncio.Event) -> None:
+async def pull(gen: LivePuppetVideoGenerator, got: list[tuple[float, Item]], stop: asyncio.Event,
+               speaking: asyncio.Event | None = None) -> None:
+    """Pull like AvatarRunner; ``speaking`` is set once 15 audio frames have come out."""
+    audio = 0
     async for item in gen:
         got.append((time.monotonic(), item))
+        audio += isinstance(item, rtc.AudioFrame)
+        if speaking is not None and audio >= 15:
+            speaking.set()
         if stop.is_set():
             return
 
@@ -122,11 +128,11 @@ def test_clear_buffer_ends_the_segment_within_200_ms(assets, utterance) -> None:
         gen = LivePuppetVideoGenerator(assets=assets, fps=FPS, sample_rate=RATE)
         got: list[tuple[float, Item]] = []
         stop = asyncio.Event()
-        puller = asyncio.ensure_future(pull(gen, got, stop))
+        speaking = asyncio.Event()
+        puller = asyncio.ensure_future(pull(gen, got, stop, speaking))
         for frame in audio_frames(np.tile(utterance.audio, 2), utterance.rate, 0.1):
             await gen.push_audio(frame)
-        while sum(isinstance(x, rtc.AudioFrame) for _, x in got) < 15:
-            await asyncio.sleep(0.01)
+        await asyncio.wait_for(speaking.wait(), 10)
         cleared = time.monotonic()
         gen.clear_buffer()
         await asyncio.sleep(0.6)
@@ -160,19 +166,23 @@ def test_avatar_session_in_process_against_a_mock_room(assets, utterance) -> Non
         await avatar.start(agent, room)
         output = agent.output.audio
         finished: list[PlaybackFinishedEvent] = []
-        output.on("playback_finished", finished.append)
+        event = asyncio.Event()
+
+        def on_finished(ev: PlaybackFinishedEvent) -> None:
+            finished.append(ev)
+            event.set()
+
+        output.on("playback_finished", on_finished)
         for frame in audio_frames(short, utterance.rate):  # what the agent's TTS sends to its audio output
             await output.capture_frame(frame)
         output.flush()
-        deadline = time.monotonic() + 10
-        while not finished and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+        await asyncio.wait_for(event.wait(), 10)
+        event.clear()
         for frame in audio_frames(np.tile(utterance.audio, 2), utterance.rate):
             await output.capture_frame(frame)
         await asyncio.sleep(0.8)
         output.clear_buffer()  # barge-in
-        while len(finished) < 2 and time.monotonic() < deadline:
-            await asyncio.sleep(0.02)
+        await asyncio.wait_for(event.wait(), 10)
         generator = avatar.generator
         await avatar.aclose()
         return finished, room, generator
