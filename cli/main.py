@@ -18,7 +18,7 @@ EXIT_USAGE = 2
 CROP_HELP = "write the animated face crop instead of the full portrait"
 EXIT_INPUT = 3
 # Modules under cli/ that add subcommands: each has ``register(subparsers, common_parser)``.
-COMMAND_MODULES: tuple[str, ...] = ("serve", "cam", "speak", "train_audio", "neural")
+COMMAND_MODULES: tuple[str, ...] = ("serve", "cam", "speak", "train_audio", "neural", "livekit_worker")
 
 
 def _progress(items: Iterable, total: int | None, desc: str, quiet: bool) -> Iterable:
