@@ -55,14 +55,17 @@ Item = rtc.VideoFrame | rtc.AudioFrame | AudioSegmentEnd
 
 
 async def pull(gen: LivePuppetVideoGenerator, got: list[tuple[float, Item]], stop: asyncio.Event,
-               speaking: asyncio.Event | None = None) -> None:
-    """Pull like AvatarRunner; ``speaking`` is set once 15 audio frames have come out."""
+               speaking: asyncio.Event | None = None, ended: asyncio.Event | None = None) -> None:
+    """Pull like AvatarRunner; ``speaking`` is set once 15 audio frames have come out, ``ended`` at the first
+    segment end."""
     audio = 0
     async for item in gen:
         got.append((time.monotonic(), item))
         audio += isinstance(item, rtc.AudioFrame)
         if speaking is not None and audio >= 15:
             speaking.set()
+        if ended is not None and isinstance(item, AudioSegmentEnd):
+            ended.set()
         if stop.is_set():
             return
 
@@ -77,20 +80,21 @@ def speech_frames(items: list[Item]) -> list[rtc.VideoFrame]:
             if isinstance(a, rtc.VideoFrame) and isinstance(b, rtc.AudioFrame)]
 
 
-def test_generator_as_avatar_runner_drives_it(assets, utterance, prepared,  # noqa: ANN001
+def test_generator_as_avatar_runner_drives_it(assets, utterance,  # noqa: ANN001
                                               measure_face: Callable[[np.ndarray], FaceFeatures | None]) -> None:
     duration = len(utterance.audio) / utterance.rate
 
     async def scenario() -> list[tuple[float, Item]]:
         gen = LivePuppetVideoGenerator(assets=assets, fps=FPS, sample_rate=RATE)
         got: list[tuple[float, Item]] = []
-        stop = asyncio.Event()
-        puller = asyncio.ensure_future(pull(gen, got, stop))
+        stop, ended = asyncio.Event(), asyncio.Event()
+        puller = asyncio.ensure_future(pull(gen, got, stop, ended=ended))
         await asyncio.sleep(0.3)
         for frame in audio_frames(utterance.audio, utterance.rate):  # as fast as the TTS makes it
             await gen.push_audio(frame)
         await gen.push_audio(AudioSegmentEnd())
-        await asyncio.sleep(duration + 1.5)
+        await asyncio.wait_for(ended.wait(), 4 * duration)  # real time (slower if the machine is starved)
+        await asyncio.sleep(1.2)  # idle frames
         stop.set()
         await asyncio.wait_for(puller, 5)
         await gen.aclose()
@@ -118,7 +122,7 @@ def test_generator_as_avatar_runner_drives_it(assets, utterance, prepared,  # no
     times = np.array([t for t, x in got if isinstance(x, rtc.VideoFrame)])
     assert np.median(np.diff(times)) == pytest.approx(1 / FPS, abs=0.01)  # real time, fps
     # The j-th speech frame shows the middle of the j-th slice: re-tracked, lips close on p/b/m, open on vowels.
-    rest = FaceFeatures.measure(prepared.neutral).lip_gap
+    rest = FaceFeatures.measure(assets.source.neutral).lip_gap
     shown = [((j + 0.5) / FPS, rgb(f)) for j, f in enumerate(speech)]
     assert_lips_follow(utterance, shown, rest, measure_face)
 
@@ -193,7 +197,35 @@ def test_avatar_session_in_process_against_a_mock_room(assets, utterance) -> Non
     assert sources == sorted([rtc.TrackSource.SOURCE_MICROPHONE, rtc.TrackSource.SOURCE_CAMERA])  # face and voice
     assert len(finished) == 2
     assert not finished[0].interrupted and finished[0].playback_position == pytest.approx(1.0, abs=0.1)
-    assert finished[1].interrupted and 0.2 < finished[1].playback_position < 2 * len(utterance.audio) / utterance.rate
+    assert finished[1].interrupted and 0.0 < finished[1].playback_position < 2 * len(utterance.audio) / utterance.rate
+
+
+def test_avatar_session_worker_mode_dispatches_and_streams_to_the_avatar(assets) -> None:  # noqa: ANN001
+    """Worker mode: the agent asks LiveKit for a livepuppet-avatar job and sends its audio over data streams."""
+    from livekit import api
+    from livekit.agents.voice.avatar import DataStreamAudioOutput
+    from livekit.api.agent_dispatch_service import AgentDispatchService
+
+    async def scenario() -> tuple[object, object, AgentSession]:
+        room = mock_room()
+        lkapi = create_autospec(api.LiveKitAPI, instance=True)
+        lkapi.agent_dispatch = create_autospec(AgentDispatchService, instance=True)
+        agent = AgentSession()
+        avatar = AvatarSession(mode="worker", avatar_identity="face-7", fps=30.0, sample_rate=16000)
+        await avatar.start(agent, room, lkapi=lkapi)
+        await avatar.aclose()
+        return lkapi, room, agent
+
+    lkapi, room, agent = asyncio.run(scenario())
+    request = lkapi.agent_dispatch.create_dispatch.await_args.args[0]  # type: ignore[attr-defined]
+    assert request.agent_name == AGENT_NAME and request.room == room.name  # type: ignore[attr-defined]
+    job = AvatarJob.from_json(request.metadata)
+    assert job == AvatarJob(agent_identity=room.local_participant.identity,  # type: ignore[attr-defined]
+                            avatar_identity="face-7", fps=30.0, sample_rate=16000)
+    output = agent.output.audio
+    assert isinstance(output, DataStreamAudioOutput) and output._destination_identity == "face-7"
+    with pytest.raises(InputError, match="mode"):
+        AvatarSession(mode="cloud")  # type: ignore[arg-type]
 
 
 def test_worker_accepts_avatar_jobs_on_behalf_of_the_agent() -> None:

@@ -76,11 +76,13 @@ def pixels(frame: OutputImageRawFrame) -> np.ndarray:
     return np.frombuffer(frame.image, np.uint8).reshape(h, w, 3)
 
 
-def test_speech_in_images_and_the_same_audio_out(assets, utterance, prepared,  # noqa: ANN001
+def test_speech_in_images_and_the_same_audio_out(assets, utterance,  # noqa: ANN001
                                                  measure_face: Callable[[np.ndarray], FaceFeatures | None]) -> None:
     short = utterance.audio[:int(0.8 * utterance.rate)]
     duration = len(utterance.audio) / utterance.rate
-    frames = [SleepFrame(0.4), *tts_frames(utterance.audio, utterance.rate), SleepFrame(duration + 2.0),
+    # The second turn comes well after the first has played, even on a starved machine (rendering slower than
+    # real time stretches playback: every frame carries one audio slice).
+    frames = [SleepFrame(0.4), *tts_frames(utterance.audio, utterance.rate), SleepFrame(2 * duration + 2.0),
               *tts_frames(short, utterance.rate)]
     service = LivePuppetVideoService(assets=assets, fps=FPS, sample_rate=OUT_RATE)
     got = run(service, frames)
@@ -113,8 +115,11 @@ def test_speech_in_images_and_the_same_audio_out(assets, utterance, prepared,  #
     assert np.abs(moving - moving[0]).max() > 10  # idle life (sway, blinks), not a frozen picture
     second = [f for _, f in got[stops[0]:] if isinstance(f, TTSAudioRawFrame)]
     assert sum(len(f.audio) // 2 for f in second) / OUT_RATE == pytest.approx(0.8, abs=0.1)
+    # The EndFrame came right behind the second utterance: it waited until all of its audio was out.
+    end = next(i for i, (_, f) in enumerate(got) if isinstance(f, EndFrame))
+    assert max(i for i, (_, f) in enumerate(got) if isinstance(f, TTSAudioRawFrame)) < stops[1] < end
     # Re-tracked, the lips close on p/b/m and open on open vowels.
-    rest = FaceFeatures.measure(prepared.neutral).lip_gap
+    rest = FaceFeatures.measure(assets.source.neutral).lip_gap
     shown = [(speech_t(f), pixels(f)) for f in speech_images]
     assert_lips_follow(utterance, shown, rest, measure_face)
 
