@@ -219,9 +219,18 @@ class LivePuppetVideoService(FrameProcessor):  # type: ignore[misc]
             return
         if self._open:
             await self._end_utterance()
-        while self._held or not self._stream.generator.idle():
+        output = self._output_task
+        while (self._held or not self._stream.generator.idle()) and not output.done():
             self._drained.clear()
-            await self._drained.wait()
+            drained = asyncio.ensure_future(self._drained.wait())
+            try:
+                await asyncio.wait((drained, output), return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                drained.cancel()
+        if output.done() and self._held:  # the output failed (logged by Pipecat): pass the held frames on
+            while self._held:
+                held = self._held.popleft()
+                await self.push_frame(held.frame, held.direction)
 
     async def _stop(self) -> None:
         if self._output_task is not None:
