@@ -28,7 +28,7 @@ FACE_HELP = "which face of a group photo to animate, counted from the left from 
 EXIT_INPUT = 3
 MAX_DURATION_S = 3600.0
 # Modules under cli/ that add subcommands: each has ``register(subparsers, common_parser)``.
-COMMAND_MODULES: tuple[str, ...] = ("serve", "cam", "speak", "train_audio", "neural")
+COMMAND_MODULES: tuple[str, ...] = ("serve", "cam", "speak", "train_audio", "neural", "livekit_worker")
 
 
 def _progress(items: Iterable, total: int | None, desc: str, quiet: bool) -> Iterable:

@@ -36,7 +36,9 @@ class Pacer(Protocol):
 
     def now_ns(self) -> int: ...
 
-    async def sleep_until(self, ns: int) -> None: ...
+    async def sleep_until(self, ns: int, wake: asyncio.Event | None = None) -> None:
+        """Return at ``ns`` on the clock, or earlier once ``wake`` is set (an interrupt)."""
+        ...
 
 
 class RealtimePacer:
@@ -48,9 +50,15 @@ class RealtimePacer:
     def now_ns(self) -> int:
         return self._clock.now_ns()
 
-    async def sleep_until(self, ns: int) -> None:
-        delay = (ns - self._clock.now_ns()) / 1e9
-        await asyncio.sleep(max(0.0, delay))
+    async def sleep_until(self, ns: int, wake: asyncio.Event | None = None) -> None:
+        delay = max(0.0, (ns - self._clock.now_ns()) / 1e9)
+        if wake is None:
+            await asyncio.sleep(delay)
+            return
+        try:
+            await asyncio.wait_for(wake.wait(), delay)
+        except asyncio.TimeoutError:
+            pass
 
 
 class VirtualPacer:
@@ -62,7 +70,8 @@ class VirtualPacer:
     def now_ns(self) -> int:
         return self.clock.now_ns()
 
-    async def sleep_until(self, ns: int) -> None:
+    async def sleep_until(self, ns: int, wake: asyncio.Event | None = None) -> None:
+        """Jumps to ``ns`` (``wake`` cannot cut short a wait that takes no time)."""
         now = self.clock.now_ns()
         if ns > now:
             self.clock.advance((ns - now) / 1e9)
@@ -83,6 +92,7 @@ class TalkStream:
             if self._own_executor else self._executor
         self._input = asyncio.Event()  # audio pushed or buffer cleared: the frames-as-ready iterator wakes
         self._room = asyncio.Event()  # frames consumed or buffer cleared: a waiting push retries
+        self._cleared = asyncio.Event()  # buffer cleared: a real-time stream renders its idle frame at once
         self._closed = False
 
     @property
@@ -105,10 +115,12 @@ class TalkStream:
         self._input.set()
 
     def clear_buffer(self) -> None:
-        """Interrupt: queued speech is dropped now; the next frame is idle."""
+        """Interrupt: queued speech is dropped now; the next frame is idle and, in real time, rendered at once
+        instead of at its due time (barge-in feedback within one render, not one frame interval plus one)."""
         self.generator.clear_buffer()
         self._input.set()
         self._room.set()
+        self._cleared.set()
 
     def set_emotion(self, name: str, intensity: float) -> None:
         self.generator.set_emotion(name, intensity)
@@ -132,7 +144,12 @@ class TalkStream:
             now = self._pacer.now_ns()
             if now > due + MAX_LATE_FRAMES * interval:  # the consumer or the machine stalled: skip ahead
                 start, due = now - k * interval, now
-            await self._pacer.sleep_until(due)
+            await self._pacer.sleep_until(due, self._cleared)
+            if self._cleared.is_set():
+                self._cleared.clear()
+                now = self._pacer.now_ns()
+                if now < due:  # interrupted while waiting: the idle frame is due now, the cadence restarts
+                    start, k = now, 0
             step = await self._step(True)
             k += 1
             if step is None or self._closed:  # pragma: no cover - next_step(idle=True) always renders
@@ -158,6 +175,7 @@ class TalkStream:
         self._closed = True
         self._input.set()
         self._room.set()
+        self._cleared.set()
         if self._own_executor:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, self._executor.shutdown, True)

@@ -173,6 +173,7 @@ class GeneratorStats:
     underruns: int = 0  # frames held because a playing segment's audio had not arrived yet
     speech_start_ms: float = 0.0  # audio of a segment arrived → the frame that starts showing it rendered
     interrupt_ms: float = 0.0  # clear_buffer → the first idle frame rendered
+    render_ms_total: float = 0.0  # engine time spent rendering (÷ frames: the cost of a frame; load reports)
 
 
 class TalkingHeadGenerator:
@@ -374,8 +375,10 @@ class TalkingHeadGenerator:
 
     def render(self, plan: TalkPlan) -> TalkStep:
         """Render a planned frame (the expensive part; any thread, one at a time)."""
+        started = self._clock.now_ns()
         out = self.head.render(plan.speech_t, plan.t, plan.seq, full=self._full)
         done = self._clock.now_ns()
+        self.stats.render_ms_total += (done - started) / 1e6
         self.stats.frames += 1
         if plan.speech_t is not None:
             self.stats.speech_frames += 1

@@ -119,3 +119,31 @@ def test_frames_as_ready_run_faster_than_real_time(prepared, config, model, spee
     video = [x for x in items if isinstance(x, TalkVideoFrame)]
     assert len(video) == int(np.ceil(len(pcm) / 16000 * 25)) and all(v.speech_t is not None for v in video)
     assert elapsed == 0.0  # no pacing: as fast as it renders
+
+
+def test_clear_buffer_renders_the_idle_frame_at_once_in_real_time(prepared, config, model) -> None:  # noqa: ANN001
+    """At 2 fps a frame is due every 500 ms; an interrupt while waiting brings the idle frame now."""
+    import time
+
+    tone = (0.3 * np.sin(2 * np.pi * 220 * np.arange(32000) / 16000)).astype(np.float32)
+
+    async def scenario() -> tuple[float, TalkVideoFrame, float]:
+        gen = TalkingHeadGenerator(prepared, config, model, fps=2.0, audio_rate=16000)
+        async with TalkStream(gen, realtime=True) as s:  # the real clock
+            it = aiter(s)
+            await s.push_audio(AudioChunk(tone, 16000))
+            while not isinstance(item := await anext(it), TalkAudioFrame):
+                pass
+            await asyncio.sleep(0.05)
+            cleared = time.monotonic()
+            s.clear_buffer()
+            while not isinstance(item := await anext(it), TalkVideoFrame):
+                pass
+            after = time.monotonic() - cleared
+            while not isinstance(await anext(it), TalkVideoFrame):
+                pass
+            return after, item, time.monotonic() - cleared
+
+    after, frame, following = asyncio.run(scenario())
+    assert frame.speech_t is None and after < 0.3  # not at the next due time, ~450 ms away
+    assert following > 0.4  # then the cadence restarts from the idle frame

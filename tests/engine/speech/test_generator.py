@@ -182,3 +182,17 @@ def test_lips_follow_the_speech_retracked(prepared, config, model, speech_wav: P
     idle_gaps = [m.lip_gap for s in idle if s is not None and (m := measure_face(s.video.pixels)) is not None]
     assert len(loud_gaps) >= 4 and idle_gaps
     assert np.median(loud_gaps) > rest + 0.05 and max(idle_gaps) < rest + 0.05
+
+
+def test_render_time_is_counted(prepared, config, model) -> None:  # noqa: ANN001
+    """The engine time per frame (what a worker reports as its load) is measured on the generator's clock."""
+    from livepuppet.engine.clock import MonotonicClock
+
+    gen = make(prepared, config, model, clock=MonotonicClock())
+    for _ in range(5):
+        gen.next_step()
+    per_frame = gen.stats.render_ms_total / gen.stats.frames
+    assert gen.stats.frames == 5 and 0.1 < per_frame < 2000
+    still = make(prepared, config, model)  # a manual clock that nobody advances: no time passes
+    still.next_step()
+    assert still.stats.render_ms_total == 0.0
