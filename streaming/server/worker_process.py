@@ -283,6 +283,9 @@ class WorkerInit:
 
 def worker_main(conn: Connection) -> None:
     """Run a worker on ``conn`` (its first message is a :class:`WorkerInit`)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the front shuts us down
     init: WorkerInit = conn.recv()
     logging.basicConfig(level=init.log_level, format="%(asctime)s worker %(process)d %(name)s: %(message)s")
     try:
@@ -291,11 +294,7 @@ def worker_main(conn: Connection) -> None:
         cv2.setNumThreads(init.threads)  # the process's share of the cores, not all of them
     except ImportError:  # pragma: no cover - opencv is a core dependency
         pass
-    host = WorkerHost(conn, init.config, init.threads)
-    try:
-        host.serve()
-    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group; the front shuts us down
-        pass
+    WorkerHost(conn, init.config, init.threads).serve()
 
 
 if __name__ == "__main__":  # started by worker_pool.WorkerHandle: python -m ... FD
