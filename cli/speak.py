@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
+
+import numpy as np
+from livepuppet.errors import InputError
 
 TAIL_S = 0.4  # frames after the audio ends, so the mouth closes on screen
+AUDIO_RATE = 48_000  # the written file's audio (the generator resamples to the model's 16 kHz itself)
 
 
 def cmd_speak(args: argparse.Namespace) -> int:
+    """Stream the audio file through the talking-head generator into the writer: memory is flat in the clip
+    length, and the file holds the generator's own audio slices, so picture and sound are in sync."""
     from livepuppet.cli.main import config_overrides
     from livepuppet.engine.config import load_config
-    from livepuppet.engine.media.audio_io import read_audio
-    from livepuppet.engine.media.video_io import VideoWriter, even_size, load_image
+    from livepuppet.engine.media.audio_mux import AudioFeed
+    from livepuppet.engine.media.media_writer import MediaWriter
+    from livepuppet.engine.media.video_io import even_size, load_image
     from livepuppet.engine.pipeline import open_portrait
     from livepuppet.engine.speech.generator import SEGMENT_END, AudioChunk, TalkingHeadGenerator, TalkStep
-    from livepuppet.engine.speech.mouth_model import SAMPLE_RATE, AudioMouthModel
+    from livepuppet.engine.speech.mouth_model import AudioMouthModel
     from skimage import data
     from tqdm import tqdm
 
@@ -23,38 +31,67 @@ def cmd_speak(args: argparse.Namespace) -> int:
     if args.emotion:
         overrides.append(f"speech.emotion={args.emotion!r}")
     config = load_config(args.config, overrides)
-    pcm = read_audio(args.audio, SAMPLE_RATE)
     model = AudioMouthModel.load(args.model or config.speech.model or None)
     image = load_image(args.source) if args.source else data.astronaut()
     source = open_portrait(image, config)
     fps = config.speech.fps
-    generator = TalkingHeadGenerator(source, config, model, fps=fps, audio_rate=SAMPLE_RATE, full_frames=not args.crop)
-    duration = len(pcm) / SAMPLE_RATE
-    count = int(math.ceil(duration * fps)) + int(round(TAIL_S * fps))
+    generator = TalkingHeadGenerator(source, config, model, fps=fps, audio_rate=AUDIO_RATE, full_frames=not args.crop)
     pixels = source.crop if args.crop else image
     width, height = even_size(pixels.shape[1], pixels.shape[0], config.output.max_side)
-    chunk = SAMPLE_RATE  # one second of audio at a time: the generator never holds much more than that
-    with VideoWriter(args.output, width, height, fps, config.output.codec, config.output.crf,
-                     audio_from=args.audio) as writer:
-        bar = tqdm(total=count, desc="speak", unit="frame", disable=args.quiet, dynamic_ncols=True)
+    feed = AudioFeed(args.audio, AUDIO_RATE, 1)
+    expected = _duration_s(args.audio)
+    tail = int(round(TAIL_S * fps))
+    with MediaWriter(args.output, width, height, fps, crf=config.output.crf, codec=config.output.codec,
+                     audio_rate=AUDIO_RATE, audio_channels=1, inputs=(args.source, args.audio)) as writer:
+        total = int(math.ceil(expected * fps)) + tail if expected else None
+        bar = tqdm(total=total, desc="speak", unit="frame", disable=args.quiet, dynamic_ncols=True)
 
-        def write(step: TalkStep) -> None:
-            writer.write(step.video.pixels if args.crop else step.video.full)  # type: ignore[arg-type]
+        def write(step: TalkStep | None) -> None:
+            assert step is not None  # next_step() with idle frames always renders
+            writer.write_frame(step.video.pixels if args.crop else step.video.full)  # type: ignore[arg-type]
+            if step.audio is not None:
+                writer.write_audio(step.audio.pcm, at_s=step.video.t)
             bar.update()
 
-        for i in range(0, len(pcm), chunk):
-            generator.push_audio(AudioChunk(pcm[i:i + chunk], SAMPLE_RATE))
+        pushed_s = 0.0
+        for pcm, start_s in feed.chunks():
+            mono = pcm[0]
+            if start_s > pushed_s:  # audio that starts late (or after a gap) keeps its place: silence first
+                silence = np.zeros(int(round((start_s - pushed_s) * AUDIO_RATE)), np.float32)
+                generator.push_audio(AudioChunk(silence, AUDIO_RATE))
+                pushed_s += len(silence) / AUDIO_RATE
+            elif start_s + len(mono) / AUDIO_RATE <= pushed_s:
+                continue  # overlaps what was pushed (priming before 0)
+            generator.push_audio(AudioChunk(mono, AUDIO_RATE))
+            pushed_s += len(mono) / AUDIO_RATE
             while generator.ready():
-                write(generator.next_step())  # type: ignore[arg-type]
+                write(generator.next_step())
+        if pushed_s == 0.0:
+            raise InputError(f"{args.audio} holds no audio to say")
         generator.push_audio(SEGMENT_END)
         while not generator.idle():  # the last slices, then the segment's end
-            write(generator.next_step())  # type: ignore[arg-type]
-        for _ in range(int(round(TAIL_S * fps))):  # the mouth closes on screen
-            write(generator.next_step())  # type: ignore[arg-type]
+            write(generator.next_step())
+        for _ in range(tail):  # the mouth closes on screen
+            write(generator.next_step())
         bar.close()
         count = bar.n
-    print(f"wrote {args.output} ({count} frames, {fps:g} fps, {width}×{height}, {duration:.1f} s of speech)")
+    if feed.damage.damaged:
+        print(f"livepuppet: {feed.damage.name}: {feed.damage.packets} damaged packets skipped, "
+              f"{feed.damage.missing_s * 1e3:.0f} ms missing (kept in place as silence)", file=sys.stderr)
+    print(f"wrote {args.output} ({count} frames, {fps:g} fps, {width}×{height}, {pushed_s:.1f} s of speech)")
     return 0
+
+
+def _duration_s(path: str) -> float:
+    """The audio's stated length (for the progress bar), 0 when the file does not say; bad files fail later
+    with a clear message."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return float(container.duration or 0) / 1e6
+    except (av.FFmpegError, OSError):
+        return 0.0
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

@@ -1,0 +1,245 @@
+"""Sessions per machine: concurrent talking heads and webcam sessions against ``livepuppet serve`` in its own
+process, at each worker-process count asked for.
+
+Talking heads: frames mode over the audio WebSocket, real speech (espeak-ng) streamed in 20 ms chunks at
+real time, as from a microphone or a streaming TTS; their fps is frames received per second of the steady
+window (25 is the target). Webcam sessions: aiortc WHIP clients sending a 30 fps face video and receiving
+the avatar; their fps is avatar frames the engine made per second (the output track repeats the last frame
+when the engine is late, so frames received would hide it). Per
+load: per-session fps (min and median), p95 engine ms per frame (the server's session stats), aggregate
+fps, and the CPU the server and its worker processes used (cores, from /proc). The server admits
+everything (``server.admission = "accept"``) so overload shows how throughput degrades.
+
+Run: ``python bench/bench_capacity.py [--workers 1 2] [--talk 1 2 4 6 8 10] [--webcam 1 2 4] [--seconds 8]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+import aioice.ice
+import numpy as np
+from livepuppet.engine.config import EngineConfig
+from livepuppet.engine.motion.scripted_motion import scripted_motion
+from livepuppet.engine.pipeline import Animator, open_portrait
+from livepuppet.engine.speech.resampler import StreamingResampler
+from livepuppet.export.audio.espeak import EspeakSynth, VoiceSettings
+from livepuppet.streaming.clients.talk_client import TalkClient
+from livepuppet.streaming.clients.whip_client import ArrayVideoTrack, whip_close, whip_connect
+from livepuppet.streaming.protocol import Ready
+from livepuppet.streaming.server.ice import restrict_host_addresses
+from skimage import data
+
+TEXT = "Papa bought a map. Bob may pop by the barn, and mama baked a bad apple pie for the boys."
+RATE = 16_000
+WARMUP_S = 2.0
+DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "capacity.json"
+
+
+@dataclass
+class Row:
+    workers: int
+    kind: str
+    sessions: int
+    fps_min: float
+    fps_median: float
+    aggregate_fps: float
+    engine_ms_p95: float
+    cpu_cores: float
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def get(base: str, path: str) -> dict:
+    with urllib.request.urlopen(base + path, timeout=10) as r:
+        return dict(json.loads(r.read()))
+
+
+class Server:
+    """``livepuppet serve`` in a subprocess with ``workers`` engine worker processes."""
+
+    def __init__(self, workers: int) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "livepuppet", "serve", "--port", str(self.port), "-q", "--workers", str(workers),
+             "--max-sessions", "32", "--set", 'server.admission="accept"',
+             "--set", 'server.ice_addresses=["127.0.0.1"]', "--set", "server.idle_timeout_s=60"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                health = get(self.base, "/healthz")
+                if health["status"] == "ok":
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.proc.kill()
+                raise SystemExit("server did not start")
+            time.sleep(0.3)
+        self.audio_port = int(get(self.base, "/api/info")["audio_port"])
+
+    def pids(self) -> list[int]:
+        workers = [int(w["pid"]) for w in get(self.base, "/healthz").get("workers", [])]
+        return [self.proc.pid, *workers]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+async def engine_p95(server: Server, ids: list[str]) -> list[float]:
+    """Each live session's p95 engine ms per frame (the server's own figure)."""
+    def fetch() -> list[float]:
+        return [float(get(server.base, f"/api/sessions/{i}")["engine_ms_p95"]) for i in ids]
+    return await asyncio.to_thread(fetch)
+
+
+async def talk_load(server: Server, sessions: int, pcm: np.ndarray, seconds: float) -> tuple[list[float], list[float]]:
+    """``sessions`` frames-mode talking heads fed real-time speech; per-session fps in the steady window."""
+    url = f"ws://127.0.0.1:{server.audio_port}/talk"
+    clients = [TalkClient(url) for _ in range(sessions)]
+    for c in clients:
+        await c.__aenter__()
+    try:
+        for c in clients:
+            await c.wait_for(lambda t: t.of_type(Ready), 60)
+            await c.start(RATE)
+        loops = int(np.ceil((WARMUP_S + seconds) * RATE / len(pcm))) + 1
+        feed = np.tile(pcm, loops)
+
+        async def stream(c: TalkClient, offset: int) -> None:
+            await asyncio.sleep(offset * 0.013)  # stagger the 20 ms chunks
+            await c.send_audio(feed, RATE, chunk_s=0.02, realtime=True)
+
+        senders = [asyncio.ensure_future(stream(c, i)) for i, c in enumerate(clients)]
+        await asyncio.sleep(WARMUP_S)
+        start = time.monotonic_ns()
+        counts = [len(c.transcript.frames) for c in clients]
+        await asyncio.sleep(seconds)
+        end = time.monotonic_ns()
+        fps = [(len(c.transcript.frames) - n) / ((end - start) / 1e9) for c, n in zip(clients, counts, strict=True)]
+        p95 = await engine_p95(server, [c.transcript.of_type(Ready)[0].session for c in clients])
+        for task in senders:
+            task.cancel()
+        await asyncio.gather(*senders, return_exceptions=True)
+        return fps, p95
+    finally:
+        for c in clients:
+            await c.close()
+
+
+async def webcam_load(server: Server, sessions: int, frames: list[np.ndarray], seconds: float
+                      ) -> tuple[list[float], list[float]]:
+    count = int((WARMUP_S + seconds + 2) * 30)
+    peers = [await whip_connect(server.base, ArrayVideoTrack(30, frames, count=count), keep=lambda i: False)
+             for _ in range(sessions)]
+    try:
+        for p in peers:
+            await asyncio.wait_for(p.first_frame.wait(), 60)
+        await asyncio.sleep(WARMUP_S)
+
+        def made() -> list[int]:  # avatar frames the engine made (the track repeats frames when it is late)
+            return [int(get(server.base, f"/api/sessions/{p.session_id}")["frames_out"]) for p in peers]
+
+        start, counts = time.monotonic_ns(), await asyncio.to_thread(made)
+        await asyncio.sleep(seconds)
+        end, after = time.monotonic_ns(), await asyncio.to_thread(made)
+        fps = [(b - a) / ((end - start) / 1e9) for a, b in zip(counts, after, strict=True)]
+        return fps, await engine_p95(server, [p.session_id for p in peers])
+    finally:
+        for p in peers:
+            await whip_close(server.base, p)
+
+
+def measure(server: Server, workers: int, kind: str, sessions: int, seconds: float, pcm: np.ndarray,
+            frames: list[np.ndarray]) -> Row:
+    pids = server.pids()
+    t0, c0 = time.monotonic(), cpu_seconds(pids)
+    if kind == "talk":
+        fps, p95 = asyncio.run(talk_load(server, sessions, pcm, seconds))
+    else:
+        fps, p95 = asyncio.run(webcam_load(server, sessions, frames, seconds))
+    cores = (cpu_seconds(pids) - c0) / (time.monotonic() - t0)
+    time.sleep(1.5)  # let the sessions close before the next load
+    return Row(workers, kind, sessions, round(min(fps), 1), round(float(np.median(fps)), 1), round(sum(fps), 1),
+               round(float(np.median(p95)), 1) if p95 else 0.0, round(cores, 2))
+
+
+def speech() -> np.ndarray:
+    utterance = EspeakSynth().synthesize(TEXT, VoiceSettings("en-us+f5", rate=160))
+    return StreamingResampler(utterance.rate, RATE).push(utterance.audio)
+
+
+def driver_frames(count: int = 60) -> list[np.ndarray]:
+    config = EngineConfig()
+    animator = Animator(open_portrait(data.astronaut(), config), config)
+    return [animator.animate(scripted_motion(i / 30.0), full=False).crop.pixels.copy() for i in range(count)]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--talk", type=int, nargs="*", default=[1, 2, 4, 6, 8, 10])
+    parser.add_argument("--webcam", type=int, nargs="*", default=[1, 2, 4])
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
+    args = parser.parse_args()
+    restrict_host_addresses(("127.0.0.1",))
+    assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.1"]
+    pcm, frames = speech(), driver_frames()
+    rows: list[Row] = []
+    for workers in args.workers:
+        server = Server(workers)
+        try:
+            for kind, loads in (("talk", args.talk), ("webcam", args.webcam)):
+                for sessions in loads:
+                    row = measure(server, workers, kind, sessions, args.seconds, pcm, frames)
+                    rows.append(row)
+                    print(f"workers {workers}  {kind:6s} ×{sessions:<2d}  fps/session min {row.fps_min:5.1f} "
+                          f"median {row.fps_median:5.1f}  aggregate {row.aggregate_fps:6.1f}  "
+                          f"engine p95 {row.engine_ms_p95:5.1f} ms  CPU {row.cpu_cores:.2f} cores", flush=True)
+        finally:
+            server.stop()
+    print("\n| workers | kind | sessions | fps/session min | median | aggregate fps | engine p95 ms | CPU cores |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r.workers} | {r.kind} | {r.sessions} | {r.fps_min} | {r.fps_median} | {r.aggregate_fps} | "
+              f"{r.engine_ms_p95} | {r.cpu_cores} |")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"cpus": os.cpu_count(), "rows": [asdict(r) for r in rows]}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
