@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from fractions import Fraction
 from typing import Protocol
 
-import av
+import cv2
 import numpy as np
 from livepuppet.engine.clock import Clock
 from livepuppet.engine.speech.generator import TalkingHeadGenerator, TalkPlan, TalkSegmentEnd
@@ -125,18 +124,17 @@ class TalkJob(EngineJob):
 
 
 class JpegEncoder:
-    """RGB frames → JPEG bytes with PyAV's MJPEG encoder."""
+    """RGB frames → JPEG bytes (OpenCV's libjpeg-turbo: ≈2.6 ms at 512², a sixth of PyAV's MJPEG path)."""
 
-    def __init__(self, width: int, height: int, quality: int = 4) -> None:
-        self._codec = av.CodecContext.create("mjpeg", "w")
-        self._codec.width, self._codec.height = width, height
-        self._codec.pix_fmt = "yuvj420p"
-        self._codec.time_base = Fraction(1, 1000)
-        self._codec.options = {"qmin": str(quality), "qmax": str(quality)}
+    def __init__(self, width: int, height: int, quality: int = 85) -> None:
+        self.size = (width, height)
+        self._params = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
 
     def encode(self, pixels: np.ndarray) -> bytes:
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24").reformat(format="yuvj420p")
-        return b"".join(bytes(p) for p in self._codec.encode(frame))  # type: ignore[attr-defined]
+        ok, data = cv2.imencode(".jpg", cv2.cvtColor(np.ascontiguousarray(pixels), cv2.COLOR_RGB2BGR), self._params)
+        if not ok:  # pragma: no cover - imencode fails only on impossible input
+            raise ValueError(f"JPEG encoding failed for a frame of shape {pixels.shape}")
+        return data.tobytes()
 
 
 FrameSink = Callable[[FrameHeader, bytes], None]
