@@ -46,11 +46,15 @@ def cmd_speak(args: argparse.Namespace) -> int:
         total = int(math.ceil(expected * fps)) + tail if expected else None
         bar = tqdm(total=total, desc="speak", unit="frame", disable=args.quiet, dynamic_ncols=True)
 
+        count = 0
+
         def write(step: TalkStep | None) -> None:
+            nonlocal count
             assert step is not None  # next_step() with idle frames always renders
             writer.write_frame(step.video.pixels if args.crop else step.video.full)  # type: ignore[arg-type]
             if step.audio is not None:
                 writer.write_audio(step.audio.pcm, at_s=step.video.t)
+            count += 1
             bar.update()
 
         pushed_s = 0.0
@@ -74,7 +78,6 @@ def cmd_speak(args: argparse.Namespace) -> int:
         for _ in range(tail):  # the mouth closes on screen
             write(generator.next_step())
         bar.close()
-        count = bar.n
     if feed.damage.damaged:
         print(f"livepuppet: {feed.damage.name}: {feed.damage.packets} damaged packets skipped, "
               f"{feed.damage.missing_s * 1e3:.0f} ms missing (kept in place as silence)", file=sys.stderr)
