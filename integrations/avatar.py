@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeAlias
 
 import numpy as np
 from livepuppet.engine.clock import Clock
@@ -15,7 +16,7 @@ from livepuppet.engine.speech.mouth_model import AudioMouthModel
 from livepuppet.errors import InputError
 from livepuppet.streaming.talk_stream import Pacer, TalkStream
 
-Portrait = str | Path | np.ndarray | PreparedSource | None
+Portrait: TypeAlias = str | Path | np.ndarray | PreparedSource | None
 
 
 @dataclass(frozen=True, slots=True)
