@@ -98,8 +98,9 @@ def test_vfr_driver_with_late_audio_stays_in_sync(tmp_path: Path, driver_video: 
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     assert len(frames) == 20
     # the driver's mouth is open in frames 1-5 and 13-17, shut in 6-11 and 18-23 (conftest.talking_motion)
-    gap = {k: measure_face(frames[k]).lip_gap for k in (1, 3, 8, 13)}  # frames 2, 7, 14, 18 on screen
-    assert gap[1] > gap[3] + 0.03 and gap[8] > gap[3] + 0.03 and gap[8] > gap[13] + 0.03, gap
+    # frames 4, 7, 14, 18 on screen (frame 1's driver frame 2 is too early: the tracker is still settling)
+    gap = {k: measure_face(frames[k]).lip_gap for k in (2, 3, 8, 13)}
+    assert gap[2] > gap[3] + 0.03 and gap[8] > gap[3] + 0.03 and gap[8] > gap[13] + 0.03, gap
     found = kit.find_beeps(out)
     assert len(found) == 1 and found[0] == pytest.approx(0.66, abs=0.005), found
 
