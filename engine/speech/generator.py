@@ -26,6 +26,7 @@ from livepuppet.engine.config import EMOTIONS, EngineConfig
 from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.speech.mouth_model import SAMPLE_RATE, AudioMouthModel, MouthFrame
 from livepuppet.engine.speech.resampler import StreamingResampler
+from livepuppet.engine.speech.sample_queue import SampleQueue
 from livepuppet.engine.speech.talking_head import TalkingHead
 from livepuppet.errors import InputError
 
@@ -144,13 +145,17 @@ class _Segment:
 
     speech_start: float  # speech time (TalkingHead timeline) of its first sample
     arrived_ns: int
-    chunks: deque[np.ndarray] = field(default_factory=deque)
-    queued: int = 0  # samples not yet played
+    audio: SampleQueue = field(default_factory=SampleQueue)
     pushed: int = 0
     played: int = 0
     slices: int = 0
     ended: bool = False
     playing: bool = False
+
+    @property
+    def queued(self) -> int:
+        """Samples not yet played."""
+        return self.audio.queued
 
 
 @dataclass(frozen=True, slots=True)
@@ -234,10 +239,8 @@ class TalkingHeadGenerator:
                 segment = self._open_segment()
             frames = self.head.push(self._to_model.push(pcm))
             with self._lock:
-                if len(out):
-                    segment.chunks.append(out)
-                    segment.queued += len(out)
-                    segment.pushed += len(out)
+                segment.audio.push(out)
+                segment.pushed += len(out)
         return frames
 
     def end_segment(self) -> list[MouthFrame]:
@@ -456,17 +459,7 @@ class TalkingHeadGenerator:
 
     def _take(self, segment: _Segment, n: int) -> np.ndarray:
         out = np.empty(n, np.float32)
-        filled = 0
-        while filled < n:
-            chunk = segment.chunks[0]
-            k = min(n - filled, len(chunk))
-            out[filled:filled + k] = chunk[:k]
-            filled += k
-            if k == len(chunk):
-                segment.chunks.popleft()
-            else:
-                segment.chunks[0] = chunk[k:]
-        segment.queued -= n
+        segment.audio.take_into(out)
         segment.played += n
         segment.slices += 1
         return out

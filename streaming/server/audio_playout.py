@@ -9,9 +9,9 @@ playback waits for a new pre-roll. Bounded: beyond ``max_s`` the oldest audio is
 from __future__ import annotations
 
 import threading
-from collections import deque
 
 import numpy as np
+from livepuppet.engine.speech.sample_queue import SampleQueue
 
 
 class AudioPlayout:
@@ -22,8 +22,7 @@ class AudioPlayout:
         self._preroll = int(preroll_s * rate)
         self._capacity = int(max_s * rate)
         self._lock = threading.Lock()
-        self._chunks: deque[np.ndarray] = deque()
-        self._queued = 0
+        self._queue = SampleQueue()
         self._playing = False
         self.dropped_samples = 0
         self.underruns = 0
@@ -31,39 +30,25 @@ class AudioPlayout:
     def clear(self) -> None:
         """Drop all buffered audio (barge-in)."""
         with self._lock:
-            self._chunks.clear()
-            self._queued = 0
+            self._queue.clear()
             self._playing = False
 
     def push(self, samples: np.ndarray) -> None:
         """Queue ``(n,) f32`` samples at :attr:`rate`."""
         with self._lock:
-            self._chunks.append(np.asarray(samples, np.float32))
-            self._queued += len(samples)
-            while self._queued > self._capacity and self._chunks:  # a stalled consumer: keep the newest
-                old = self._chunks.popleft()
-                self._queued -= len(old)
-                self.dropped_samples += len(old)
+            self._queue.push(samples)
+            while self._queue.queued > self._capacity:  # a stalled consumer: keep the newest
+                self.dropped_samples += self._queue.drop_oldest()
 
     def pull(self, n: int) -> np.ndarray:
         """The next ``n`` samples to play (zeros where there is nothing)."""
         out = np.zeros(n, np.float32)
         with self._lock:
-            if not self._playing and self._queued >= max(1, self._preroll):
+            if not self._playing and self._queue.queued >= max(1, self._preroll):
                 self._playing = True
             if not self._playing:
                 return out
-            filled = 0
-            while filled < n and self._chunks:
-                chunk = self._chunks[0]
-                take = min(n - filled, len(chunk))
-                out[filled:filled + take] = chunk[:take]
-                filled += take
-                if take == len(chunk):
-                    self._chunks.popleft()
-                else:
-                    self._chunks[0] = chunk[take:]
-            self._queued -= filled
+            filled = self._queue.take_into(out)
             if filled < n:  # ran dry: wait for a new pre-roll before playing again
                 self._playing = False
                 self.underruns += 1
@@ -72,4 +57,4 @@ class AudioPlayout:
     @property
     def queued_s(self) -> float:
         """Audio buffered ahead of the next packet (s)."""
-        return self._queued / self.rate
+        return self._queue.queued / self.rate
