@@ -118,7 +118,7 @@ def test_webcam_and_talk_sessions_through_shared_memory(two_workers, face_frames
     puppet_frames, talk_frames, loud_packets = asyncio.run(scenario())
     assert puppet_frames >= 20 and talk_frames >= 30
     sent_loud = sum(1 for i in range(0, len(pcm) - 960, 960) if np.abs(pcm[i:i + 960]).max() * 32768 > 1000)
-    assert loud_packets >= 0.6 * sent_loud  # the speech came back as audio from the worker (some may be late under load)
+    assert loud_packets >= 0.6 * sent_loud  # the speech came back from the worker (some late under load)
 
 
 def test_admission_refuses_at_capacity(server_factory, config, speech_wav: Path) -> None:  # noqa: ANN001
