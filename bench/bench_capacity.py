@@ -49,6 +49,7 @@ DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "capacity.json"
 
 @dataclass
 class Row:
+    preset: str
     workers: int
     kind: str
     sessions: int
@@ -84,11 +85,12 @@ def get(base: str, path: str) -> dict:
 class Server:
     """``livepuppet serve`` in a subprocess with ``workers`` engine worker processes."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, preset: str) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "livepuppet", "serve", "--port", str(self.port), "-q", "--workers", str(workers),
+            [sys.executable, "-m", "livepuppet", "serve", "--config", preset, "--port", str(self.port), "-q",
+             "--workers", str(workers),
              "--max-sessions", "32", "--set", 'server.admission="accept"',
              "--set", 'server.ice_addresses=["127.0.0.1"]', "--set", "server.idle_timeout_s=60"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -182,7 +184,7 @@ async def webcam_load(server: Server, sessions: int, frames: list[np.ndarray], s
             await whip_close(server.base, p)
 
 
-def measure(server: Server, workers: int, kind: str, sessions: int, seconds: float, pcm: np.ndarray,
+def measure(server: Server, preset: str, workers: int, kind: str, sessions: int, seconds: float, pcm: np.ndarray,
             frames: list[np.ndarray]) -> Row:
     pids = server.pids()
     t0, c0 = time.monotonic(), cpu_seconds(pids)
@@ -192,7 +194,7 @@ def measure(server: Server, workers: int, kind: str, sessions: int, seconds: flo
         fps, p95 = asyncio.run(webcam_load(server, sessions, frames, seconds))
     cores = (cpu_seconds(pids) - c0) / (time.monotonic() - t0)
     time.sleep(1.5)  # let the sessions close before the next load
-    return Row(workers, kind, sessions, round(min(fps), 1), round(float(np.median(fps)), 1), round(sum(fps), 1),
+    return Row(preset, workers, kind, sessions, round(min(fps), 1), round(float(np.median(fps)), 1), round(sum(fps), 1),
                round(float(np.median(p95)), 1) if p95 else 0.0, round(cores, 2))
 
 
@@ -213,6 +215,7 @@ def main() -> int:
     parser.add_argument("--talk", type=int, nargs="*", default=[1, 2, 4, 6, 8, 10])
     parser.add_argument("--webcam", type=int, nargs="*", default=[1, 2, 4])
     parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--preset", default="cpu-realtime", help="server preset (e.g. cpu-fast: 256² crop)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args()
     restrict_host_addresses(("127.0.0.1",))
@@ -220,24 +223,26 @@ def main() -> int:
     pcm, frames = speech(), driver_frames()
     rows: list[Row] = []
     for workers in args.workers:
-        server = Server(workers)
+        server = Server(workers, args.preset)
         try:
             for kind, loads in (("talk", args.talk), ("webcam", args.webcam)):
                 for sessions in loads:
-                    row = measure(server, workers, kind, sessions, args.seconds, pcm, frames)
+                    row = measure(server, args.preset, workers, kind, sessions, args.seconds, pcm, frames)
                     rows.append(row)
                     print(f"workers {workers}  {kind:6s} ×{sessions:<2d}  fps/session min {row.fps_min:5.1f} "
                           f"median {row.fps_median:5.1f}  aggregate {row.aggregate_fps:6.1f}  "
                           f"engine p95 {row.engine_ms_p95:5.1f} ms  CPU {row.cpu_cores:.2f} cores", flush=True)
         finally:
             server.stop()
-    print("\n| workers | kind | sessions | fps/session min | median | aggregate fps | engine p95 ms | CPU cores |")
+    print(f"\npreset {args.preset}, {os.cpu_count()} CPUs")
+    print("| workers | kind | sessions | fps/session min | median | aggregate fps | engine p95 ms | CPU cores |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r.workers} | {r.kind} | {r.sessions} | {r.fps_min} | {r.fps_median} | {r.aggregate_fps} | "
               f"{r.engine_ms_p95} | {r.cpu_cores} |")
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"cpus": os.cpu_count(), "rows": [asdict(r) for r in rows]}, indent=2))
+    args.json.write_text(json.dumps({"cpus": os.cpu_count(), "preset": args.preset,
+                                     "rows": [asdict(r) for r in rows]}, indent=2))
     return 0
 
 
