@@ -1,6 +1,9 @@
 """The One Euro filter (Casiez, Roussel, Vogel, CHI 2012): low jitter when still, low lag when moving.
 
-Vectorized over any array shape; time comes from the caller (timestamps in seconds), never the wall clock.
+Vectorized over any array shape; ``min_cutoff`` and ``beta`` may be arrays of that shape (one setting per
+channel). An optional ``lead`` extrapolates the output along the filtered velocity by that fraction of the
+filter's own time constant, cancelling part of its lag (a predictive One Euro). Time comes from the caller
+(timestamps in seconds), never the wall clock.
 """
 
 from __future__ import annotations
@@ -8,6 +11,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+ArrayLike = float | np.ndarray
 
 
 def _alpha(cutoff_hz: float, dt: float) -> float:
@@ -18,10 +23,12 @@ def _alpha(cutoff_hz: float, dt: float) -> float:
 class OneEuroFilter:
     """Filters successive arrays of one shape. ``reset()`` forgets the history."""
 
-    def __init__(self, min_cutoff: float = 1.5, beta: float = 0.3, d_cutoff: float = 1.0) -> None:
+    def __init__(self, min_cutoff: ArrayLike = 1.5, beta: ArrayLike = 0.3, d_cutoff: float = 1.0,
+                 lead: ArrayLike = 0.0) -> None:
         self.min_cutoff = min_cutoff
         self.beta = beta
         self.d_cutoff = d_cutoff
+        self.lead = lead
         self._x: np.ndarray | None = None
         self._dx: np.ndarray | None = None
         self._t: float | None = None
@@ -46,4 +53,7 @@ class OneEuroFilter:
         tau = 1.0 / (2.0 * np.pi * cutoff)
         a = 1.0 / (1.0 + tau / dt)
         self._x = a * x + (1.0 - a) * self._x
+        if np.any(self.lead):
+            # This low-pass lags a ramp by exactly dt (1 - a) / a = tau: predict a fraction of that ahead.
+            return self._x + self.lead * tau * self._dx
         return self._x.copy()
