@@ -59,8 +59,8 @@ class RetargetConfig:
     filter_d_cutoff: float = 4.0  # Hz, the speed estimate's own filter
     filter_lead: float = 0.5  # fast channels: predict this fraction of the filter's lag along the speed
     slow_filter_ratio: float = 0.3  # brows, smile, mouth width/round, gaze: min cutoff × this
-    head_filter_ratio: float = 0.1  # head pose: min cutoff × this (the tracker's pose wobbles most)
-    head_filter_beta: float = 2.0  # head pose: cutoff rise per rad/s (angles) or inter-ocular unit/s
+    head_filter_ratio: float = 0.06  # head pose: min cutoff × this (0.3 Hz: the tracker's pose wobbles most)
+    head_filter_beta: float = 3.0  # head pose: cutoff rise per rad/s (angles) or inter-ocular unit/s
     max_delta: float = 0.5  # landmarks mode: no point moves further than this from neutral (inter-ocular units)
     lost_hold_s: float = 0.4  # hold the last motion this long after the face is lost ...
     lost_ease_s: float = 0.8  # ... then ease back to neutral over this long

@@ -10,6 +10,7 @@ settings; angles are filtered in radians so one ``beta`` means the same on every
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 from livepuppet.engine.config import RetargetConfig
@@ -49,3 +50,10 @@ class MotionFilter:
         out = self._filter(raw, t)
         head_values = out[:_N_HEAD] / _TO_RAD
         return HeadMotion(*(float(v) for v in head_values)), Expression.from_array(out[_N_HEAD:])
+
+
+def unfiltered(config: RetargetConfig) -> RetargetConfig:
+    """``config`` with every channel's filter opened up (100 Hz, no speed term, no lead): raw motion, e.g. to
+    render a driver video that shows exactly a script."""
+    return replace(config, filter_min_cutoff=100.0, filter_beta=0.0, filter_lead=0.0, head_filter_ratio=1.0,
+                   slow_filter_ratio=1.0, head_filter_beta=0.0)

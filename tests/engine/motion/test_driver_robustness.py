@@ -16,6 +16,7 @@ import pytest
 from livepuppet.engine.config import DriverConfig, EngineConfig
 from livepuppet.engine.face.expression import FaceFeatures
 from livepuppet.engine.media.video_io import read_video
+from livepuppet.engine.motion.motion_filter import unfiltered
 from livepuppet.engine.pipeline import Animator, Driver
 from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.types import VideoFrame
@@ -126,18 +127,17 @@ def test_still_face_jitter_is_at_most_0_3_px(tmp_path: Path, portrait: np.ndarra
     """A still photo with sensor noise and compression: the avatar's landmarks (crop pixels) hold still."""
     video = camera_like_video(tmp_path / "still.mp4", [portrait] * 75, fps=30)
     animator = Animator(prepared, config)
-    raw = Animator(prepared, replace(config, retarget=replace(config.retarget, filter_min_cutoff=100.0,
-                                                              filter_beta=0.0, filter_lead=0.0)))
-    smooth, unfiltered = [], []
+    raw = Animator(prepared, replace(config, retarget=unfiltered(config.retarget)))
+    smooth, raw_points = [], []
     with Driver(config) as driver:
         for frame in read_video(video):
             motion = driver.motion(frame)
             smooth.append(animator.animate(motion, full=False).target.landmarks)
-            unfiltered.append(raw.animate(motion, full=False).target.landmarks)
+            raw_points.append(raw.animate(motion, full=False).target.landmarks)
 
     def jitter(series: list[np.ndarray]) -> float:
         points = np.array(series)[10:, :, :2]
         return float(np.sqrt(points.var(axis=0).sum(axis=-1)).mean())
 
     assert jitter(smooth) <= 0.3, f"{jitter(smooth):.3f} px"
-    assert jitter(unfiltered) > 1.5 * jitter(smooth), "the tracker alone jitters; the filter is what holds still"
+    assert jitter(raw_points) > 1.5 * jitter(smooth), "the tracker alone jitters; the filter is what holds still"
