@@ -78,6 +78,9 @@ def cmd_animate(args: argparse.Namespace) -> int:
 
     if bool(args.driving) == bool(args.motion):
         raise InputError("give exactly one of --driving VIDEO or --motion FILE")
+    if args.reset_neutral_at and not args.driving:
+        raise InputError("--reset-neutral-at needs --driving VIDEO (a motion file is already relative to its neutral)")
+    resets = sorted(args.reset_neutral_at or [])
     config = _config(args)
     image = load_image(args.source)
     clip = load_motion(args.motion) if args.motion else None
@@ -101,6 +104,9 @@ def cmd_animate(args: argparse.Namespace) -> int:
             with Driver(config) as driver:
                 frames = _progress(read_video(args.driving), info.frames, "animate", args.quiet)  # type: ignore[union-attr]
                 for frame in frames:
+                    while resets and frame.pts >= resets[0] * 1e9:  # the server's "reset neutral", at a time
+                        resets.pop(0)
+                        driver.calibrate()
                     out = animator.animate(driver.motion(frame), full=not args.crop)
                     writer.write(out.crop.pixels if args.crop else out.full.pixels)  # type: ignore[union-attr]
                     count += 1
@@ -152,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("-o", "--output", required=True)
     animate.add_argument("--crop", action="store_true", help=CROP_HELP)
     animate.add_argument("--no-audio", action="store_true", help="do not copy the driver's audio")
+    animate.add_argument("--reset-neutral-at", type=float, action="append", metavar="SECONDS",
+                         help="take the driver's face at this time as its new neutral, eased in (repeatable); "
+                              "cuts and new people are detected without it")
     animate.set_defaults(func=cmd_animate)
 
     track = sub.add_parser("track", parents=[common], help="extract face motion (no pixels) from a video")

@@ -31,16 +31,19 @@ class OneEuroFilter:
         self.lead = lead
         self._x: np.ndarray | None = None
         self._dx: np.ndarray | None = None
+        self._raw: np.ndarray | None = None  # last input, and the speed of the input itself (for the lead)
+        self._v: np.ndarray | None = None
         self._t: float | None = None
 
     def reset(self) -> None:
-        self._x = self._dx = None
+        self._x = self._dx = self._raw = self._v = None
         self._t = None
 
     def __call__(self, value: np.ndarray, t: float) -> np.ndarray:
         x = np.asarray(value, dtype=np.float64)
-        if self._x is None or self._t is None or self._dx is None:
+        if self._x is None or self._t is None or self._dx is None or self._raw is None or self._v is None:
             self._x, self._dx, self._t = x.copy(), np.zeros_like(x), t
+            self._raw, self._v = x.copy(), np.zeros_like(x)
             return x.copy()
         dt = t - self._t
         if dt <= 0.0:
@@ -53,7 +56,11 @@ class OneEuroFilter:
         tau = 1.0 / (2.0 * np.pi * cutoff)
         a = 1.0 / (1.0 + tau / dt)
         self._x = a * x + (1.0 - a) * self._x
+        # The speed term above is the paper's (input minus the last *output*, so it overstates the speed by
+        # 1 + tau/dt on a ramp); the lead needs the input's own speed, filtered like it.
+        self._v = a_d * (x - self._raw) / dt + (1.0 - a_d) * self._v
+        self._raw = x.copy()
         if np.any(self.lead):
             # This low-pass lags a ramp by exactly dt (1 - a) / a = tau: predict a fraction of that ahead.
-            return self._x + self.lead * tau * self._dx
+            return self._x + self.lead * tau * self._v
         return self._x.copy()

@@ -148,8 +148,7 @@ class PuppetJob(_RingJob):
                 self._retarget = controls.apply(self._retarget)
                 self._animator.reconfigure(self._retarget)
             if controls.reset_neutral:
-                self._driver.calibrate()
-                self._animator.reset()
+                self._driver.calibrate()  # eased in by the driver; the motion filter keeps its state
 
     def _process(self, frame: RingFrame) -> tuple[np.ndarray, tuple[tuple[str, int], ...]]:
         self._apply_controls()

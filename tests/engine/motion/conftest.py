@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import av
@@ -30,6 +30,14 @@ def camera_like_video(path: Path, images: Sequence[np.ndarray], fps: int = 25, n
         for packet in stream.encode(None):
             container.mux(packet)
     return path
+
+
+CameraLikeVideo = Callable[..., Path]
+
+
+@pytest.fixture(name="camera_like_video", scope="session")
+def camera_like_video_fixture() -> CameraLikeVideo:
+    return camera_like_video
 
 
 @pytest.fixture(scope="session")

@@ -17,12 +17,11 @@ from livepuppet.engine.config import DriverConfig, EngineConfig
 from livepuppet.engine.face.expression import FaceFeatures
 from livepuppet.engine.media.video_io import read_video
 from livepuppet.engine.motion.motion_filter import unfiltered
+from livepuppet.engine.motion.scripted_motion import scripted_motion
 from livepuppet.engine.pipeline import Animator, Driver
 from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.types import VideoFrame
 from skimage import transform
-
-from .conftest import camera_like_video
 
 FPS = 25
 NO_CUT_DETECTION = DriverConfig(max_scale_jump=10.0, max_shift_jump=100.0)
@@ -44,7 +43,8 @@ def drive(video: Path, prepared: PreparedSource, config: EngineConfig,
 
 def test_cut_to_another_person_brings_the_mouth_back_to_rest_within_half_a_second(
         tmp_path: Path, portrait: np.ndarray, grace_hopper: np.ndarray, prepared: PreparedSource,
-        config: EngineConfig, measure_face: Callable[[np.ndarray], FaceFeatures | None]) -> None:
+        config: EngineConfig, measure_face: Callable[[np.ndarray], FaceFeatures | None],
+        camera_like_video: Callable[..., Path]) -> None:
     cut = FPS  # one second of the astronaut at rest, then Grace Hopper at rest
     video = camera_like_video(tmp_path / "cut.mp4", [portrait] * cut + [grace_hopper] * FPS, fps=FPS)
     gaps, relearned = drive(video, prepared, config, measure_face)
@@ -123,7 +123,7 @@ def test_rejected_shapes_are_face_like_but_real_faces_pass(portrait: np.ndarray,
 
 
 def test_still_face_jitter_is_at_most_0_3_px(tmp_path: Path, portrait: np.ndarray, prepared: PreparedSource,
-                                             config: EngineConfig) -> None:
+                                             config: EngineConfig, camera_like_video: Callable[..., Path]) -> None:
     """A still photo with sensor noise and compression: the avatar's landmarks (crop pixels) hold still."""
     video = camera_like_video(tmp_path / "still.mp4", [portrait] * 75, fps=30)
     animator = Animator(prepared, config)
@@ -141,3 +141,27 @@ def test_still_face_jitter_is_at_most_0_3_px(tmp_path: Path, portrait: np.ndarra
 
     assert jitter(smooth) <= 0.3, f"{jitter(smooth):.3f} px"
     assert jitter(raw_points) > 1.5 * jitter(smooth), "the tracker alone jitters; the filter is what holds still"
+
+
+def test_a_talking_turning_face_is_not_taken_for_a_cut(tmp_path: Path, prepared: PreparedSource,
+                                                       config: EngineConfig,
+                                                       camera_like_video: Callable[..., Path]) -> None:
+    """The scripted performance (syllables, blinks, ±14° head turns) through noise and H.264: no new neutral."""
+    renderer = Animator(prepared, replace(config, retarget=unfiltered(config.retarget)))
+    frames = [renderer.animate(scripted_motion(1.0 + i / FPS), full=False).crop.pixels.copy()
+              for i in range(5 * FPS)]
+    video = camera_like_video(tmp_path / "talking.mp4", frames, fps=FPS)
+    with Driver(config) as driver:
+        found = [driver.motion(frame).face_found for frame in read_video(video)]
+        assert all(found)
+        assert driver._estimator.neutral_changes == 0 and driver._estimator.rejected == 0
+
+
+def test_a_face_gone_for_a_while_is_learned_again(portrait: np.ndarray, grace_hopper: np.ndarray,
+                                                  config: EngineConfig) -> None:
+    """Someone leaves and someone of the same size sits down a few seconds later: a new neutral."""
+    with Driver(config) as driver:
+        frames = [portrait] * 5 + [np.zeros_like(portrait)] * 40 + [portrait] * 5
+        for i, pixels in enumerate(frames):
+            driver.motion(VideoFrame(pixels, int(i * 1e9 / FPS), i))
+        assert driver._estimator.neutral_changes == 1
