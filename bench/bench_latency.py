@@ -60,6 +60,11 @@ WARMUP_S = 2.0  # frames sent in the first seconds are not counted (ICE, codec s
 TALK_S = (1.6, 5.4)  # the scripted performance's talking segment (mouth, blinks, head turns), looped
 MAX_LAG_MS = 400
 MIN_LAG_MS = -100  # a predictive filter may lead
+MIN_R = 0.6  # below this correlation a lag figure means little
+# The single One Euro filter used before per-channel smoothing (1.5 Hz, β 0.3 per degree/s on the head).
+BEFORE = ["retarget.filter_min_cutoff=1.5", "retarget.filter_beta=0.3", "retarget.filter_d_cutoff=1.0",
+          "retarget.filter_lead=0.0", "retarget.head_filter_ratio=1.0", "retarget.slow_filter_ratio=1.0",
+          "retarget.head_filter_beta=17.2"]
 
 
 @dataclass
@@ -185,6 +190,24 @@ async def measure(base: str, frames: list[np.ndarray], mode: str, fps: float, se
                   motion=lag)
 
 
+def start_server(port: int, overrides: list[str]) -> subprocess.Popen[bytes]:
+    """``livepuppet serve`` in its own process with the probe on; returns once /healthz answers."""
+    server = subprocess.Popen([sys.executable, "-m", "livepuppet", "serve", "--port", str(port), "-q",
+                               "--set", "server.latency_probe=true", "--set", 'server.ice_addresses=["127.0.0.1"]',
+                               *(x for o in overrides for x in ("--set", o))],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).close()
+            return server
+        except OSError:
+            if time.monotonic() > deadline:
+                server.kill()
+                raise SystemExit("server did not start") from None
+            time.sleep(0.3)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -193,36 +216,30 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="config override for the server (repeatable), e.g. retarget.filter_min_cutoff=1.5")
+    parser.add_argument("--compare-before", action="store_true",
+                        help="also measure the avatar with the filter used before per-channel smoothing")
     args = parser.parse_args()
 
     restrict_host_addresses(("127.0.0.1",))
     assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.1"]
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "livepuppet", "serve", "--port", str(port), "-q",
-                               "--set", "server.latency_probe=true", "--set", 'server.ice_addresses=["127.0.0.1"]',
-                               *(x for o in args.set for x in ("--set", o))],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
     print("rendering the driver frames …", flush=True)
     frames = face_frames(args.fps)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(base + "/healthz", timeout=2).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                server.kill()
-                raise SystemExit("server did not start") from None
-            time.sleep(0.3)
+    runs: list[tuple[list[str], list[tuple[str, float]]]] = [
+        (args.set, [("echo", args.fps), ("avatar", args.fps), ("overload", args.overload_fps)])]
+    if args.compare_before:
+        runs.append(([*args.set, *BEFORE], [("avatar-before", args.fps)]))
     results: list[Result] = []
-    try:
-        for mode, fps in (("echo", args.fps), ("avatar", args.fps), ("overload", args.overload_fps)):
-            print(f"{mode}: {args.seconds:g} s at {fps:g} fps …", flush=True)
-            results.append(asyncio.run(measure(base, frames, mode, fps, args.seconds)))
-    finally:
-        server.send_signal(signal.SIGINT)
-        server.wait(20)
+    for overrides, modes in runs:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        server = start_server(port, overrides)
+        try:
+            for mode, fps in modes:
+                print(f"{mode}: {args.seconds:g} s at {fps:g} fps …", flush=True)
+                results.append(asyncio.run(measure(base, frames, mode, fps, args.seconds)))
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.wait(20)
 
     cpu = platform.processor() or platform.machine()
     try:
@@ -231,26 +248,34 @@ def main() -> int:
     except (OSError, StopIteration):
         pass
     print(f"\nWebRTC loopback latency, 512×512 VP8, {os.cpu_count()} cores ({cpu})")
-    print(f"{'mode':<10}{'fps in':>8}{'sent':>7}{'back':>7}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}"
+    print(f"{'mode':<14}{'fps in':>8}{'sent':>7}{'back':>7}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}"
           f"{'dropped':>9}{'repeated':>10}")
     for r in results:
-        print(f"{r.mode:<10}{r.fps_in:>8g}{r.sent:>7}{r.returned:>7}{r.p50_ms:>9}{r.p95_ms:>9}{r.max_ms:>9}"
+        print(f"{r.mode:<14}{r.fps_in:>8g}{r.sent:>7}{r.returned:>7}{r.p50_ms:>9}{r.p95_ms:>9}{r.max_ms:>9}"
               f"{r.server_dropped:>9}{r.server_repeated:>10}")
     echo, avatar = results[0], results[1]
+    before = next((r for r in results if r.mode == "avatar-before"), None)
     print(f"\nframe ids: avatar adds {avatar.p50_ms - echo.p50_ms:.1f} ms at p50 and "
           f"{avatar.p95_ms - echo.p95_ms:.1f} ms at p95 over the echo")
     print(f"\nmotion-to-photon (re-tracked, cross-correlated){' with ' + ' '.join(args.set) if args.set else ''}")
-    print(f"{'mode':<10}{'mouth ms':>10}{'r':>7}{'eyes ms':>10}{'r':>7}")
+    print(f"{'mode':<14}{'mouth ms':>10}{'r':>7}{'eyes ms':>10}{'r':>7}")
     for r in results:
         if r.motion is not None:
             m = r.motion
-            print(f"{r.mode:<10}{m.mouth_ms:>10}{m.mouth_r:>7}{m.eyes_ms:>10}{m.eyes_r:>7}")
+            shaky = " (r < 0.6: too few or too late frames came back; the machine was busy?)" \
+                if min(m.mouth_r, m.eyes_r) < MIN_R else ""
+            print(f"{r.mode:<14}{m.mouth_ms:>10}{m.mouth_r:>7}{m.eyes_ms:>10}{m.eyes_r:>7}{shaky}")
     summary: dict[str, float] = {}
     if echo.motion is not None and avatar.motion is not None:
         summary = {"mouth_lag_over_echo_ms": round(avatar.motion.mouth_ms - echo.motion.mouth_ms, 1),
                    "eyes_lag_over_echo_ms": round(avatar.motion.eyes_ms - echo.motion.eyes_ms, 1)}
         print(f"motion lag over the echo: mouth {summary['mouth_lag_over_echo_ms']:+.1f} ms, "
               f"eyes {summary['eyes_lag_over_echo_ms']:+.1f} ms (goal ≤ +20)")
+    if echo.motion is not None and before is not None and before.motion is not None:
+        summary["before_mouth_lag_over_echo_ms"] = round(before.motion.mouth_ms - echo.motion.mouth_ms, 1)
+        summary["before_eyes_lag_over_echo_ms"] = round(before.motion.eyes_ms - echo.motion.eyes_ms, 1)
+        print(f"with the filter used before: mouth {summary['before_mouth_lag_over_echo_ms']:+.1f} ms, "
+              f"eyes {summary['before_eyes_lag_over_echo_ms']:+.1f} ms")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"cpu": cpu, "cores": os.cpu_count(), "server_overrides": args.set,
                                      "results": [asdict(r) for r in results], **summary}, indent=2))
