@@ -61,6 +61,7 @@ TALK_S = (1.6, 5.4)  # the scripted performance's talking segment (mouth, blinks
 MAX_LAG_MS = 400
 MIN_LAG_MS = -100  # a predictive filter may lead
 MIN_R = 0.6  # below this correlation a lag figure means little
+MAX_LAG_FRAMES = 12
 # The single One Euro filter used before per-channel smoothing (1.5 Hz, β 0.3 per degree/s on the head).
 BEFORE = ["retarget.filter_min_cutoff=1.5", "retarget.filter_beta=0.3", "retarget.filter_d_cutoff=1.0",
           "retarget.filter_lead=0.0", "retarget.head_filter_ratio=1.0", "retarget.slow_filter_ratio=1.0",
@@ -69,12 +70,21 @@ BEFORE = ["retarget.filter_min_cutoff=1.5", "retarget.filter_beta=0.3", "retarge
 
 @dataclass
 class MotionLag:
-    """Lag (ms) that best aligns the avatar's re-tracked signal with the driver's, and the correlation there."""
+    """Lag (ms) that best aligns the avatar's re-tracked signal with the driver's, and the correlation there.
+
+    ``*_ms``: in time (send time vs arrival time): what a viewer sees, transport included. ``*_id_ms``: by
+    frame id (the driver frame each avatar frame was made from, read from its probe strip): the motion's delay
+    inside the engine (smoothing, rig), free of transport jitter; frame-id latency + this ≈ motion-to-photon.
+    """
 
     mouth_ms: float
     mouth_r: float
     eyes_ms: float
     eyes_r: float
+    mouth_id_ms: float
+    mouth_id_r: float
+    eyes_id_ms: float
+    eyes_id_r: float
 
 
 @dataclass
@@ -136,20 +146,50 @@ def best_lag(t_ref: np.ndarray, ref: np.ndarray, t_sig: np.ndarray, sig: np.ndar
     return round(lags[k] + shift, 1), round(scores[k], 3)
 
 
-def motion_lag(frames: list[np.ndarray], sent_ns: list[int], received: list[tuple[int, np.ndarray]],
-               start_ns: int) -> MotionLag:
-    """Re-track what was sent and what came back; the lag between the two mouth (and eye) signals."""
+def id_lag(sent: np.ndarray, ids: np.ndarray, values: np.ndarray, frame_ms: float) -> tuple[float, float]:
+    """Lag (ms) of ``values`` (avatar frames made from driver frames ``ids``) behind the driver's signal
+    ``sent`` (per driver frame id): the shift k maximizing corr(values, sent[ids - k]), parabola-refined."""
+    ok = np.isfinite(values) & (ids >= MAX_LAG_FRAMES)
+    ids, values = ids[ok], values[ok]
+    shifts = range(-3, MAX_LAG_FRAMES + 1)
+    scores = []
+    for k in shifts:
+        inside = ids - k < len(sent)
+        ref = sent[ids[inside] - k]
+        ok_k = np.isfinite(ref)
+        scores.append(float(np.corrcoef(values[inside][ok_k], ref[ok_k])[0, 1]))
+    j = int(np.nanargmax(scores))
+    shift = 0.0
+    if 0 < j < len(scores) - 1:
+        y0, y1, y2 = scores[j - 1], scores[j], scores[j + 1]
+        shift = 0.5 * (y0 - y2) / (y0 - 2 * y1 + y2) if (y0 - 2 * y1 + y2) != 0 else 0.0
+    return round((shifts[j] + shift) * frame_ms, 1), round(scores[j], 3)
+
+
+def motion_lag(frames: list[np.ndarray], sent_ns: list[int], received: list[tuple[int, int | None, np.ndarray]],
+               start_ns: int, fps: float) -> MotionLag:
+    """Re-track what was sent and what came back (arrival ns, probe id, pixels); the lag between the two
+    mouth (and eye) signals, in time and by frame id."""
     with FaceTracker(TrackerConfig(), static=True) as tracker:
         driver = np.array([face_signals(tracker, f) for f in frames])
         sent = np.array([driver[i % len(frames)] for i in range(len(sent_ns))])
-        got = [(t, face_signals(tracker, px)) for t, px in received if t >= start_ns]
+        got = [(t, frame_id, face_signals(tracker, px)) for t, frame_id, px in received if t >= start_ns]
     t_sent = np.array(sent_ns, dtype=np.float64)
-    t_got = np.array([t for t, _ in got], dtype=np.float64)
-    values = np.array([v for _, v in got])
+    t_got = np.array([t for t, _, _ in got], dtype=np.float64)
+    values = np.array([v for _, _, v in got])
     keep = t_sent >= start_ns
     mouth = best_lag(t_sent[keep], sent[keep, 0], t_got, values[:, 0])
     eyes = best_lag(t_sent[keep], sent[keep, 1], t_got, values[:, 1])
-    return MotionLag(mouth_ms=mouth[0], mouth_r=mouth[1], eyes_ms=eyes[0], eyes_r=eyes[1])
+    first: dict[int, tuple[float, float]] = {}  # each driver frame's first avatar frame
+    for _, frame_id, v in got:
+        if frame_id is not None and frame_id < len(sent_ns) and frame_id not in first:
+            first[frame_id] = v
+    ids = np.array(sorted(first), dtype=np.int64)
+    by_id = np.array([first[i] for i in ids]).reshape(-1, 2)
+    mouth_id = id_lag(sent[:, 0], ids, by_id[:, 0], 1000.0 / fps)
+    eyes_id = id_lag(sent[:, 1], ids, by_id[:, 1], 1000.0 / fps)
+    return MotionLag(mouth_ms=mouth[0], mouth_r=mouth[1], eyes_ms=eyes[0], eyes_r=eyes[1],
+                     mouth_id_ms=mouth_id[0], mouth_id_r=mouth_id[1], eyes_id_ms=eyes_id[0], eyes_id_r=eyes_id[1])
 
 
 def session_info(base: str, session_id: str) -> dict[str, object]:
@@ -178,8 +218,9 @@ async def measure(base: str, frames: list[np.ndarray], mode: str, fps: float, se
     start = int(WARMUP_S * fps)
     lag = None
     if mode != "overload" and len(track.sent_ns) > start:
-        received = [(f.arrived_ns, f.pixels) for f in session.received]
-        lag = await loop.run_in_executor(None, motion_lag, frames, track.sent_ns, received, track.sent_ns[start])
+        received = [(f.arrived_ns, read_id(f.pixels), f.pixels) for f in session.received]
+        lag = await loop.run_in_executor(None, motion_lag, frames, track.sent_ns, received, track.sent_ns[start],
+                                         fps)
     lat = [(first_arrival[i] - track.sent_ns[i]) / 1e6 for i in range(start, len(track.sent_ns))
            if i in first_arrival]
     arr = np.array(lat) if lat else np.array([np.nan])
@@ -258,24 +299,33 @@ def main() -> int:
     print(f"\nframe ids: avatar adds {avatar.p50_ms - echo.p50_ms:.1f} ms at p50 and "
           f"{avatar.p95_ms - echo.p95_ms:.1f} ms at p95 over the echo")
     print(f"\nmotion-to-photon (re-tracked, cross-correlated){' with ' + ' '.join(args.set) if args.set else ''}")
-    print(f"{'mode':<14}{'mouth ms':>10}{'r':>7}{'eyes ms':>10}{'r':>7}")
+    print(f"{'':<14}{'in time (what is seen)':>34}{'by frame id (engine only)':>34}")
+    print(f"{'mode':<14}{'mouth ms':>10}{'r':>7}{'eyes ms':>10}{'r':>7}{'mouth ms':>10}{'r':>7}{'eyes ms':>10}{'r':>7}")
     for r in results:
         if r.motion is not None:
             m = r.motion
-            shaky = " (r < 0.6: too few or too late frames came back; the machine was busy?)" \
+            shaky = " (r < 0.6 in time: latency too uneven; the machine was busy?)" \
                 if min(m.mouth_r, m.eyes_r) < MIN_R else ""
-            print(f"{r.mode:<14}{m.mouth_ms:>10}{m.mouth_r:>7}{m.eyes_ms:>10}{m.eyes_r:>7}{shaky}")
+            print(f"{r.mode:<14}{m.mouth_ms:>10}{m.mouth_r:>7}{m.eyes_ms:>10}{m.eyes_r:>7}"
+                  f"{m.mouth_id_ms:>10}{m.mouth_id_r:>7}{m.eyes_id_ms:>10}{m.eyes_id_r:>7}{shaky}")
     summary: dict[str, float] = {}
-    if echo.motion is not None and avatar.motion is not None:
-        summary = {"mouth_lag_over_echo_ms": round(avatar.motion.mouth_ms - echo.motion.mouth_ms, 1),
-                   "eyes_lag_over_echo_ms": round(avatar.motion.eyes_ms - echo.motion.eyes_ms, 1)}
-        print(f"motion lag over the echo: mouth {summary['mouth_lag_over_echo_ms']:+.1f} ms, "
-              f"eyes {summary['eyes_lag_over_echo_ms']:+.1f} ms (goal ≤ +20)")
-    if echo.motion is not None and before is not None and before.motion is not None:
-        summary["before_mouth_lag_over_echo_ms"] = round(before.motion.mouth_ms - echo.motion.mouth_ms, 1)
-        summary["before_eyes_lag_over_echo_ms"] = round(before.motion.eyes_ms - echo.motion.eyes_ms, 1)
-        print(f"with the filter used before: mouth {summary['before_mouth_lag_over_echo_ms']:+.1f} ms, "
-              f"eyes {summary['before_eyes_lag_over_echo_ms']:+.1f} ms")
+    compared: list[tuple[str, Result | None]] = [("", avatar), ("before_", before)]
+    for label, run in compared:
+        if echo.motion is None or run is None or run.motion is None:
+            continue
+        e, m = echo.motion, run.motion
+        transport = run.p50_ms - echo.p50_ms
+        summary.update({
+            f"{label}mouth_lag_over_echo_ms": round(m.mouth_ms - e.mouth_ms, 1),
+            f"{label}eyes_lag_over_echo_ms": round(m.eyes_ms - e.eyes_ms, 1),
+            f"{label}mouth_lag_over_echo_by_id_ms": round(transport + m.mouth_id_ms - e.mouth_id_ms, 1),
+            f"{label}eyes_lag_over_echo_by_id_ms": round(transport + m.eyes_id_ms - e.eyes_id_ms, 1),
+        })
+        print(f"{run.mode}: motion lag over the echo, in time: mouth {m.mouth_ms - e.mouth_ms:+.1f} ms, eyes "
+              f"{m.eyes_ms - e.eyes_ms:+.1f} ms; frame ids {transport:+.1f} ms + engine (by id) mouth "
+              f"{m.mouth_id_ms - e.mouth_id_ms:+.1f} / eyes {m.eyes_id_ms - e.eyes_id_ms:+.1f} ms = "
+              f"{summary[label + 'mouth_lag_over_echo_by_id_ms']:+.1f} / "
+              f"{summary[label + 'eyes_lag_over_echo_by_id_ms']:+.1f} ms (goal ≤ +20)")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"cpu": cpu, "cores": os.cpu_count(), "server_overrides": args.set,
                                      "results": [asdict(r) for r in results], **summary}, indent=2))

@@ -196,6 +196,11 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(Row(name, round(float(per_point.mean()), 3), round(float(np.percentile(per_point, 95)), 3),
                         *(lag_ms(reference[:, k], signals[:, k]) for k in range(3))))
     cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
     print(f"\nStill-face jitter vs motion lag, {len(still)} still + {len(moving)} moving frames at {FPS} fps "
           f"({os.cpu_count()} cores, {cpu}, {sys.version.split()[0]})")
     print(f"{'filter':<62}{'jitter px':>10}{'p95':>7}{'yaw ms':>8}{'mouth ms':>10}{'eyes ms':>9}")

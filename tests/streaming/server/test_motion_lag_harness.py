@@ -37,8 +37,12 @@ def test_best_lag_finds_a_delay_between_irregular_samples(bench: ModuleType) -> 
 def test_motion_lag_on_re_tracked_frames(bench: ModuleType) -> None:
     frames = bench.face_frames(30.0)[:60]  # the scripted talking segment, mouth and blinks moving
     sent = [int(i * 1e9 / 30) for i in range(len(frames) * 2)]
-    delay = 2  # each frame comes back two frames (66.7 ms) later
-    received = [(sent[i] + int(delay * 1e9 / 30), frames[i % len(frames)]) for i in range(len(sent))]
-    lag = bench.motion_lag(frames, sent, received, sent[10])
-    assert lag.mouth_r > 0.9 and abs(lag.mouth_ms - 66.7) < 5, lag
-    assert lag.eyes_r > 0.8 and abs(lag.eyes_ms - 66.7) < 5, lag
+    delay = 2
+    # Each avatar frame arrives 50 ms after the driver frame it was made from (its probe id), and shows the
+    # face of two frames earlier (66.7 ms): seen 116.7 ms late, 66.7 ms of it inside the "engine".
+    received = [(sent[i] + 50_000_000, i, frames[(i - delay) % len(frames)]) for i in range(delay, len(sent))]
+    lag = bench.motion_lag(frames, sent, received, sent[10], 30.0)
+    assert lag.mouth_r > 0.9 and abs(lag.mouth_ms - 116.7) < 5, lag
+    assert lag.eyes_r > 0.8 and abs(lag.eyes_ms - 116.7) < 5, lag
+    assert lag.mouth_id_r > 0.9 and abs(lag.mouth_id_ms - 66.7) < 5, lag
+    assert lag.eyes_id_r > 0.8 and abs(lag.eyes_id_ms - 66.7) < 5, lag
