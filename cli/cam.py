@@ -4,7 +4,21 @@ calls) and/or a file. Same frame rings, engine job and pacing as the server, wit
 from __future__ import annotations
 
 import argparse
+import sys
+import threading
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from livepuppet.streaming.server.puppet_job import PuppetJob
+
+
+def _reset_on_enter(job: PuppetJob) -> None:
+    """Each line typed on the terminal resets the driver's neutral (ends with stdin)."""
+    from livepuppet.streaming.server.controls import Controls
+
+    for _ in sys.stdin:
+        job.control(Controls(reset_neutral=True))
 
 
 def cmd_cam(args: argparse.Namespace) -> int:
@@ -52,6 +66,10 @@ def cmd_cam(args: argparse.Namespace) -> int:
         sinks.append(VirtualCameraSink(ring, device, source.crop))
     reader = CameraReader(args.camera, input_ring, clock, loop=args.loop)
     worker.add(job)
+    if sys.stdin.isatty() and not args.quiet:
+        print("press Enter to take your current face as the neutral")
+        # The page's "Reset neutral" button and the API send the same control.
+        threading.Thread(target=_reset_on_enter, args=(job,), name="cam-keys", daemon=True).start()
     start = time.monotonic()
     try:
         while not reader.done.wait(1.0):

@@ -9,7 +9,7 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from livepuppet import __version__
@@ -136,6 +136,9 @@ def cmd_animate(args: argparse.Namespace) -> int:
         check_number("--fps", args.fps, 0.0, 240.0)
     face = check_face(args.face)
     check_not_input(args.output, [args.source, args.driving, args.motion])
+    if args.reset_neutral_at and not args.driving:
+        raise InputError("--reset-neutral-at needs --driving VIDEO (a motion file is already relative to its neutral)")
+    resets = sorted(args.reset_neutral_at or [])
     config = _config(args)
     _output_format(args.output, config)
     image = load_image(args.source)
@@ -162,7 +165,15 @@ def cmd_animate(args: argparse.Namespace) -> int:
         else:
             driver = Driver(config)
             stack.callback(driver.close)
-            motions = (driver.motion(frame) for frame in read_video(args.driving, video_damage))
+
+            def driven() -> Iterator[Motion]:
+                for frame in read_video(args.driving, video_damage):
+                    while resets and frame.pts >= resets[0] * 1e9:  # the server's "reset neutral", at a time
+                        resets.pop(0)
+                        driver.calibrate()
+                    yield driver.motion(frame)
+
+            motions = driven()
             total = int(info.frames * fps / info.fps) if info and info.frames else 0  # type: ignore[union-attr]
         last: Motion | None = None
         pixels = None
@@ -238,6 +249,9 @@ def build_parser() -> argparse.ArgumentParser:
     animate.add_argument("--no-audio", action="store_true", help="do not copy the driver's audio")
     animate.add_argument("--face", type=int, help=FACE_HELP)
     animate.add_argument("--fps", type=float, help="output frame rate (default: the driver's or motion file's)")
+    animate.add_argument("--reset-neutral-at", type=float, action="append", metavar="SECONDS",
+                         help="take the driver's face at this time as its new neutral, eased in (repeatable); "
+                              "cuts and new people are detected without it")
     animate.set_defaults(func=cmd_animate)
 
     track = sub.add_parser("track", parents=[common], help="extract face motion (no pixels) from a video")

@@ -54,9 +54,15 @@ class RetargetConfig:
     max_translation: float = 0.6  # inter-ocular units, approached softly: the head moves relative to the body
     max_head_scale: float = 0.12  # the head grows or shrinks by at most this fraction, approached softly
     max_mouth_open: float = 0.9  # inter-ocular units
-    filter_min_cutoff: float = 1.5  # One Euro filter (Casiez et al. 2012): Hz
-    filter_beta: float = 0.3
-    filter_d_cutoff: float = 1.0
+    # Per-channel One Euro filters (Casiez et al. 2012); trade-off measured in docs/performance.md.
+    filter_min_cutoff: float = 5.0  # Hz, mouth opening, jaw and lids (fast channels: little smoothing)
+    filter_beta: float = 1.0  # cutoff rise per unit/s of speed (fast channels)
+    filter_d_cutoff: float = 4.0  # Hz, the speed estimate's own filter
+    filter_lead: float = 0.5  # fast channels: predict this fraction of the filter's lag along the speed
+    slow_filter_ratio: float = 0.3  # brows, smile, mouth width/round, gaze: min cutoff × this
+    head_filter_ratio: float = 0.06  # head pose: min cutoff × this (0.3 Hz: the tracker's pose wobbles most)
+    head_filter_beta: float = 3.0  # head pose: cutoff rise per rad/s (angles) or inter-ocular unit/s
+    max_delta: float = 0.5  # landmarks mode: no point moves further than this from neutral (inter-ocular units)
     lost_hold_s: float = 0.4  # hold the last motion this long after the face is lost ...
     lost_ease_s: float = 0.8  # ... then ease back to neutral over this long
 
@@ -70,8 +76,42 @@ class RetargetConfig:
         _check_range("retarget.max_translation", self.max_translation, 0.0, 3.0)
         _check_range("retarget.max_head_scale", self.max_head_scale, 0.0, 0.5)
         _check_range("retarget.filter_min_cutoff", self.filter_min_cutoff, 0.01, 100.0)
+        _check_range("retarget.filter_beta", self.filter_beta, 0.0, 100.0)
+        _check_range("retarget.filter_d_cutoff", self.filter_d_cutoff, 0.01, 100.0)
+        _check_range("retarget.filter_lead", self.filter_lead, 0.0, 2.0)
+        _check_range("retarget.slow_filter_ratio", self.slow_filter_ratio, 0.01, 10.0)
+        _check_range("retarget.head_filter_ratio", self.head_filter_ratio, 0.001, 10.0)
+        _check_range("retarget.head_filter_beta", self.head_filter_beta, 0.0, 100.0)
+        _check_range("retarget.max_delta", self.max_delta, 0.0, 2.0)
         _check_range("retarget.lost_hold_s", self.lost_hold_s, 0.0, 60.0)
         _check_range("retarget.lost_ease_s", self.lost_ease_s, 0.0, 60.0)
+
+
+@dataclass(frozen=True, slots=True)
+class DriverConfig:
+    """Which driver tracks may drive the avatar, and when the driver's neutral is learned again."""
+
+    max_fit_residual: float = 0.07  # RMS distance (inter-ocular units) of the stable points from the
+    #   canonical face after the rigid fit: real faces 0.01-0.04, swirled/upside-down/drawn faces ≥ 0.10
+    min_face_px: float = 12.0  # inter-ocular distance in pixels below which a track is not trusted
+    max_abs_angle: float = 60.0  # degrees of absolute yaw or pitch beyond which the mesh is unreliable
+    max_scale_jump: float = 0.25  # |log scale ratio| between successive faces that means a cut
+    max_shift_jump: float = 1.5  # eye-midpoint jump (inter-ocular units) between successive faces: a cut
+    lost_relearn_s: float = 1.0  # a face gone this long is a new sitting: learn its neutral again
+    identity_threshold: float = 0.0  # face-shape signature distance meaning another person (0 = off)
+    identity_confirm_s: float = 0.3  # ... held this long (while the head is near its reference pose)
+    ease_s: float = 0.3  # a new neutral is eased in over this long instead of jumping
+
+    def __post_init__(self) -> None:
+        _check_range("driver.max_fit_residual", self.max_fit_residual, 0.001, 10.0)
+        _check_range("driver.min_face_px", self.min_face_px, 0.0, 1000.0)
+        _check_range("driver.max_abs_angle", self.max_abs_angle, 1.0, 180.0)
+        _check_range("driver.max_scale_jump", self.max_scale_jump, 0.01, 10.0)
+        _check_range("driver.max_shift_jump", self.max_shift_jump, 0.01, 100.0)
+        _check_range("driver.lost_relearn_s", self.lost_relearn_s, 0.0, 3600.0)
+        _check_range("driver.identity_threshold", self.identity_threshold, 0.0, 10.0)
+        _check_range("driver.identity_confirm_s", self.identity_confirm_s, 0.0, 10.0)
+        _check_range("driver.ease_s", self.ease_s, 0.0, 10.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +256,7 @@ class EngineConfig:
     """The whole engine's configuration, passed down from the CLI or server."""
 
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    driver: DriverConfig = field(default_factory=DriverConfig)
     retarget: RetargetConfig = field(default_factory=RetargetConfig)
     render: RenderConfig = field(default_factory=RenderConfig)
     composite: CompositeConfig = field(default_factory=CompositeConfig)

@@ -85,7 +85,7 @@ class Driver:
 
     def __init__(self, config: EngineConfig, keep_deltas: bool = True) -> None:
         self._tracker = FaceTracker(config.tracker, static=False)
-        self._estimator = MotionEstimator(keep_deltas=keep_deltas)
+        self._estimator = MotionEstimator(keep_deltas=keep_deltas, config=config.driver)
 
     def calibrate(self) -> None:
         self._estimator.calibrate()

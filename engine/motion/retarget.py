@@ -3,14 +3,18 @@
 Head motion is relative (driver now vs its reference) and applied around the portrait's own pose;
 expression goes through the portrait's rig (``mode = "expression"``: identity-safe, a big-jawed driver
 cannot deform a small-jawed portrait) or as raw normalized landmark deltas (``mode = "landmarks"``).
-Per-region gains and limits, then a One Euro filter. A lost face holds, then eases back to neutral.
+Per-region gains and limits, then per-channel filters (:mod:`motion_filter`). A lost face holds, then eases
+back to neutral; in landmarks mode no point moves further than ``max_delta`` from neutral.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from livepuppet.engine.config import RetargetConfig
 from livepuppet.engine.face import topology as ft
+from livepuppet.engine.motion.motion_filter import MotionFilter
 from livepuppet.engine.motion.one_euro import OneEuroFilter
 from livepuppet.engine.motion.rig import uncross
 from livepuppet.engine.source import PreparedSource
@@ -37,14 +41,27 @@ def soft_limit(value: float, limit: float) -> float:
     return float(limit * np.tanh(value / limit)) if limit > 0.0 else 0.0
 
 
+def _after_lead(e: Expression) -> Expression:
+    """The filter's lead may overshoot a closing lid or mouth: keep them physically possible."""
+    return replace(e, eye_open_l=max(0.0, e.eye_open_l), eye_open_r=max(0.0, e.eye_open_r),
+                   mouth_round=min(1.0, max(0.0, e.mouth_round)))
+
+
+def _clip_norm(deltas: np.ndarray, limit: float) -> np.ndarray:
+    """Shorten each point's displacement ``(N, 3)`` to at most ``limit``."""
+    norm = np.linalg.norm(deltas, axis=1, keepdims=True)
+    return np.asarray(deltas * np.minimum(1.0, limit / np.maximum(norm, 1e-12)))
+
+
 class Retargeter:
     """Per-session state (filter, last motion); cheap to create; not thread-safe."""
 
     def __init__(self, source: PreparedSource, config: RetargetConfig) -> None:
         self._source = source
         self._config = config
-        self._filter = OneEuroFilter(config.filter_min_cutoff, config.filter_beta, config.filter_d_cutoff)
-        self._delta_filter = OneEuroFilter(config.filter_min_cutoff, config.filter_beta, config.filter_d_cutoff)
+        self._filter = MotionFilter(config)
+        self._delta_filter = OneEuroFilter(config.filter_min_cutoff, config.filter_beta, config.filter_d_cutoff,
+                                           config.filter_lead)
         self._last: Motion | None = None
         self._lost_since_ns: int | None = None
         gains = np.ones((NUM_LANDMARKS, 1))
@@ -111,13 +128,11 @@ class Retargeter:
         m = self._resolve(motion)
         head, expression = self._limit(m.head, m.expression)
         t = m.pts / 1e9
-        raw = np.concatenate([[getattr(head, f) for f in _HEAD_FIELDS], expression.as_array()])
-        smooth = self._filter(raw, t)
-        head = HeadMotion(*(float(v) for v in smooth[:6]))
-        expression = Expression.from_array(smooth[6:])
+        head, expression = self._filter(head, expression, t)
+        expression = _after_lead(expression)
         src = self._source
         if self._config.mode == "landmarks" and m.deltas is not None:
-            deltas = self._delta_filter(m.deltas.astype(np.float64), t)
+            deltas = _clip_norm(self._delta_filter(m.deltas.astype(np.float64), t), self._config.max_delta)
             face = src.neutral + deltas * self._delta_gains
             uncross(face)
         else:

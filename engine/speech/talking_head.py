@@ -29,7 +29,8 @@ SPEECH_FILTER_CUTOFF_HZ = 20.0
 def speech_config(config: EngineConfig) -> EngineConfig:
     """``config`` with the motion filter opened up for audio-driven motion."""
     cutoff = max(config.retarget.filter_min_cutoff, SPEECH_FILTER_CUTOFF_HZ)
-    return replace(config, retarget=replace(config.retarget, filter_min_cutoff=cutoff, filter_beta=0.0))
+    return replace(config, retarget=replace(config.retarget, filter_min_cutoff=cutoff, filter_beta=0.0,
+                                            filter_lead=0.0, head_filter_ratio=1.0, slow_filter_ratio=1.0))
 
 
 class TalkingHead:

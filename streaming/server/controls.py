@@ -14,8 +14,10 @@ SMOOTHING_RANGE = (0.0, 1.0)
 
 @dataclass(frozen=True, slots=True)
 class Controls:
-    """Per-session settings. ``smoothing`` 0 = raw motion … 1 = heavy filtering (maps to the One Euro
-    filter's cutoff). ``None`` leaves a value as configured."""
+    """Per-session settings. ``smoothing`` 0 = raw motion … 1 = heavy filtering (moves every channel's One
+    Euro cutoff together: head pose and slow channels keep their ratio to mouth and lids). ``reset_neutral``
+    takes the driver's current face as its neutral, eased in (the same call as ``animate --reset-neutral-at``).
+    ``None`` leaves a value as configured."""
 
     head_gain: float | None = None
     eye_gain: float | None = None

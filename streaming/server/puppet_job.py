@@ -86,8 +86,7 @@ class PuppetJob(InputRingJob):
                 self._retarget = controls.apply(self._retarget)
                 self._animator.reconfigure(self._retarget)
             if controls.reset_neutral:
-                self._driver.calibrate()
-                self._animator.reset()
+                self._driver.calibrate()  # eased in by the driver; the motion filter keeps its state
 
     def _process(self, frame: HeldFrame) -> tuple[np.ndarray, Stamps]:
         self._apply_controls()
