@@ -51,7 +51,7 @@ from livepuppet.streaming.protocol import (
     pcm16_audio,
 )
 from livepuppet.streaming.server.metrics import ServerMetrics
-from livepuppet.streaming.server.portraits import PortraitStore
+from livepuppet.streaming.server.portraits import PortraitStore, UnknownPortrait
 from livepuppet.streaming.server.rate_limit import ClientRateLimit, RateLimited
 from livepuppet.streaming.server.session import RtcSession, Session
 from livepuppet.streaming.server.session_manager import SessionLimit, SessionManager, UnknownSession
@@ -140,7 +140,7 @@ class TalkServer:
         except LivepuppetError as exc:
             busy = isinstance(exc, (SessionLimit, RateLimited))
             code = "busy" if busy else "bad_session" if isinstance(exc, UnknownSession) else \
-                getattr(exc, "code", "bad_request")
+                "bad_portrait" if isinstance(exc, UnknownPortrait) else getattr(exc, "code", "bad_request")
             await send.event(Error(code=code, message=str(exc)))
             await connection.close(CLOSE_BUSY if busy else CLOSE_REFUSED, code)
             return
