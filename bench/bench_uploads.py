@@ -42,7 +42,8 @@ def measure(jpeg: bytes, uploads: int, overrides: tuple[str, ...]) -> dict[str, 
             rss.append(round(server.status()[0], 1))
         seconds = time.perf_counter() - start
     return {"overrides": list(overrides), "rss_before_mb": round(before, 1), "rss_after_mb": rss[-1],
-            "kept_per_upload_mb": round((rss[-1] - before) / uploads, 1), "seconds_per_upload": round(seconds / uploads, 2),
+            "kept_per_upload_mb": round((rss[-1] - before) / uploads, 1),
+            "seconds_per_upload": round(seconds / uploads, 2),
             "rss_mb": rss}
 
 

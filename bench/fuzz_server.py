@@ -52,8 +52,8 @@ async def run(args: argparse.Namespace, server: ServerProcess) -> dict[str, obje
         rss, threads = server.status()
         rows.append({"block": block, "cases": total.cases, "rss_mb": round(rss, 1), "threads": threads,
                      "failures": len(report.failures), "healthy": ok})
-        print(f"{block:>5} {total.cases:>6} {rss:>8.1f} {threads:>8} {len(report.failures):>9} {'ok' if ok else 'NO':>8}",
-              flush=True)
+        health = "ok" if ok else "NO"
+        print(f"{block:>5} {total.cases:>6} {rss:>8.1f} {threads:>8} {len(report.failures):>9} {health:>8}", flush=True)
     elapsed = time.perf_counter() - start
     base = rows[min(WARMUP_BLOCKS, len(rows)) - 1]["rss_mb"]
     return {"cases": total.cases, "seconds": round(elapsed, 1), "offers_accepted": total.created,

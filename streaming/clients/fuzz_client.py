@@ -194,13 +194,13 @@ class ServerFuzzer:
             self._judge(report, f"{method} {path[:60]}", status, got, reply, head=method == "HEAD")
         elif kind < 8:  # JSON at the controls endpoint, for an unknown session (404) or as deep/huge documents
             body = self._json_body().encode("utf-8", "surrogatepass")
-            status, got, reply = await self._request("PATCH", "/api/sessions/nope", {"Content-Type": "application/json"},
-                                                     body)
+            json_type = {"Content-Type": "application/json"}
+            status, got, reply = await self._request("PATCH", "/api/sessions/nope", json_type, body)
             self._judge(report, "PATCH controls", status, got, reply)
         else:  # raw bytes where a request should be
             raw = rng.choice([b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
                               b"GET / HTTP/9.9\r\nHost: x\r\n\r\n",
-                              b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes(rng.randrange(256) for _ in range(40)),
+                              b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + rng.randbytes(40),  # TLS hello
                               b"POST /whip HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
                               b"GET /" + b"a" * 10000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
                               b"GET / HTTP/1.1\r\n" + b"X-A: b\r\n" * 200 + b"\r\n",
@@ -371,7 +371,8 @@ class ServerFuzzer:
         if kind == 1:
             return b"\x00\x01" * rng.choice([160, 800, 4000])
         if kind == 2:
-            return json.dumps({"type": "start", "sample_rate": rng.choice([16000, 48000, 44100, 1, -5, "x", True, 1e9])})
+            rate = rng.choice([16000, 48000, 44100, 1, -5, "x", True, 1e9])
+            return json.dumps({"type": "start", "sample_rate": rate})
         if kind == 3:
             return json.dumps({"type": "end"})
         if kind == 4:

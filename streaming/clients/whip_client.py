@@ -83,6 +83,7 @@ class WhipSession:
     session_id: str
     received: list[ReceivedFrame] = field(default_factory=list)
     audio: list[ReceivedAudio] = field(default_factory=list)
+    arrivals: list[int] = field(default_factory=list)  # when each video frame arrived (ns), kept or not
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     first_frame: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -152,6 +153,7 @@ async def _collect(track: MediaStreamTrack, session: WhipSession, keep: Callable
         except MediaStreamError:
             return
         arrived = clock.now_ns()
+        session.arrivals.append(arrived)
         if keep(i):
             session.received.append(ReceivedFrame(frame.to_ndarray(format="rgb24"), arrived))
         session.first_frame.set()

@@ -21,6 +21,7 @@ from livepuppet.engine.config import EngineConfig
 from livepuppet.engine.media.video_io import decode_image
 from livepuppet.errors import ConfigError, DependencyError, InputError, NoFaceError
 from livepuppet.streaming.server.controls import Controls
+from livepuppet.streaming.server.memory import release_free_memory
 from livepuppet.streaming.server.metrics import ServerMetrics
 from livepuppet.streaming.protocol import load_json
 from livepuppet.streaming.server.portraits import PortraitStore, UnknownPortrait
@@ -198,7 +199,11 @@ async def upload_portrait(request: web.Request) -> web.StreamResponse:
     loop = asyncio.get_running_loop()
     image: np.ndarray = await loop.run_in_executor(
         None, lambda: decode_image(data, name, max_pixels=state.config.server.max_upload_pixels))
-    portrait = await loop.run_in_executor(None, state.portraits.add, image, name)
+    try:
+        portrait = await loop.run_in_executor(None, state.portraits.add, image, name)
+    finally:
+        del image  # the full-size decode: only its downscaled copy is kept
+        await loop.run_in_executor(None, release_free_memory)
     return web.json_response({"id": portrait.id, "name": portrait.name,
                               "thumbnail": f"/api/portraits/{portrait.id}/thumbnail.jpg"}, status=201)
 

@@ -108,7 +108,8 @@ def test_aiohttps_own_errors_are_json(server_factory, config) -> None:  # noqa: 
     status, headers, body = raw_http(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 20000 + b"\r\n\r\n")
     assert status in (400, 431) and headers["content-type"].startswith("application/json")
     assert "bad HTTP request" in json.loads(body)["error"]
-    status, headers, body = raw_http(port, b"POST /whip HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+    broken_chunks = b"POST /whip HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+    status, headers, body = raw_http(port, broken_chunks)
     assert status == 400 and json.loads(body)["error"]
     limit = config.server.max_upload_bytes
     chunk = b"x" * 65536
