@@ -30,11 +30,10 @@ from pathlib import Path
 import numpy as np
 from livepuppet.streaming.clients.lossy_link import LinkFaults, LossyLink, impair
 from livepuppet.streaming.clients.server_process import ServerProcess
+from livepuppet.streaming.clients.soak_client import nodding_portrait
 from livepuppet.streaming.clients.talk_client import TalkClient
 from livepuppet.streaming.clients.whip_client import ArrayVideoTrack, WhipSession, whip_close, whip_connect
 from livepuppet.streaming.protocol import Ready
-from PIL import Image
-from skimage import data
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "network_faults.json"
 LOSSES = (0.0, 0.01, 0.05, 0.10)
@@ -44,13 +43,6 @@ DELAY = {"delay_s": 0.02, "jitter_s": 0.01}
 def frames_in(base: str, session_id: str) -> int:
     with urllib.request.urlopen(f"{base}/api/sessions/{session_id}", timeout=30) as r:
         return int(json.loads(r.read())["frames_in"])
-
-
-def camera_frames() -> list[np.ndarray]:
-    """The portrait, nodding a little (so the encoder has motion to code): 30 frames of 480×480."""
-    face = Image.fromarray(data.astronaut()).resize((520, 520))
-    shifts = 10 + np.round(8 * np.sin(np.arange(30) / 30 * 2 * np.pi)).astype(int)
-    return [np.asarray(face.crop((20, 20 + int(d), 500, 500 + int(d)))) for d in shifts]
 
 
 def faults(loss: float) -> LinkFaults:
@@ -72,7 +64,7 @@ async def blackout(link: LossyLink, session: WhipSession, now: Callable[[], int]
 
 
 async def puppet(server: ServerProcess, phase_s: float, blackouts: int) -> dict[str, object]:
-    track = ArrayVideoTrack(30, camera_frames(), loop=True)
+    track = ArrayVideoTrack(30, nodding_portrait(), loop=True)
     session = await whip_connect(server.base_url, track, keep=lambda i: False)
     await asyncio.wait_for(session.first_frame.wait(), 30)
     await asyncio.sleep(2.0)

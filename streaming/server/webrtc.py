@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from livepuppet.engine.config import ServerConfig
+from livepuppet.streaming.jitter_recovery import install_jitter_recovery
 from livepuppet.streaming.server.codec_tuning import tune_video_codecs
 from livepuppet.streaming.server.ice import restrict_host_addresses
 from livepuppet.streaming.server.sdp_check import MAX_SDP_BYTES, BadOffer, check_offer
@@ -21,9 +22,11 @@ __all__ = ["MAX_SDP_BYTES", "BadOffer", "answer_offer", "apply_process_settings"
 
 
 def apply_process_settings(server: ServerConfig) -> None:
-    """aiortc's encoder bitrates and aioice's host addresses are module globals: set them once, at start-up."""
+    """aiortc's encoder bitrates, its receivers' jitter buffer and aioice's host addresses are module globals:
+    set them once, at start-up."""
     tune_video_codecs(server.video_bitrate)
     restrict_host_addresses(server.ice_addresses)
+    install_jitter_recovery()  # webcam streams recover from lost packets in a round trip, not after 512 more
 
 
 def check_offer_text(sdp: str, what: str = "SDP offer", mode: str = "puppet") -> None:
