@@ -14,7 +14,7 @@ from pathlib import Path
 from types import TracebackType
 
 LOG_PROBLEMS = ("Traceback", "Task was destroyed", "cannot reuse already awaited coroutine", "was never awaited",
-                "Error handling request", "ERROR ")
+                "Error handling request", "ERROR ", "Exception in thread", "Exception ignored")
 
 
 def free_port() -> int:
@@ -96,5 +96,8 @@ class ServerProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def log_problems(self) -> list[str]:
-        """Log lines that mean something went wrong inside the server (tracebacks, leaked tasks)."""
-        return [line for line in self.log().splitlines() if any(p in line for p in LOG_PROBLEMS)]
+        """Log lines that mean something went wrong inside the server (errors, leaked tasks), each with the
+        lines after it (the traceback)."""
+        lines = self.log().splitlines()
+        return ["\n".join(lines[i:i + 14]) for i, line in enumerate(lines) if any(p in line for p in LOG_PROBLEMS)
+                and "Traceback" not in line]  # a traceback's first line is reported with the error before it

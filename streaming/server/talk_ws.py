@@ -187,8 +187,11 @@ class TalkServer:
             state = TalkState(session=frames, generator=frames.job.generator, attached=False)
 
         async def ended(reason: str) -> None:
-            await send.event(Ended(reason=reason))
-            await connection.close(CLOSE_ENDED, f"session {reason}")
+            try:
+                await send.event(Ended(reason=reason))
+                await connection.close(CLOSE_ENDED, f"session {reason}")
+            except ConnectionClosed:
+                pass  # the socket went first (the client left, or the server is shutting down)
 
         state.forget = state.session.on_end(ended)
         return state
