@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -32,6 +34,7 @@ class SoakSample:
     threads: int
     fps: dict[str, float]  # per client, over the last interval
     av_offset_ms: float | None
+    healthz_ms: float  # one /healthz round trip at the sample: a stalled server event loop shows here
 
 
 @dataclass
@@ -62,6 +65,7 @@ class SoakReport:
                 "fps_first_last_third": fps,
                 "av_offset_ms_median": round(statistics.median(offsets), 1) if offsets else None,
                 "av_offset_drift_ms": round(max(offsets) - min(offsets), 1) if offsets else None,
+                "healthz_ms_max": max(s.healthz_ms for s in steady),
                 "utterances": self.utterances, "errors": self.errors[:10]}
 
 
@@ -107,8 +111,10 @@ async def run_soak(base_url: str, ws_port: int, camera: list[np.ndarray], speech
     talk = await whip_connect(base_url, None, mode="talk", audio=True, keep=lambda i: False)
     for session in (*puppets, talk):
         await asyncio.wait_for(session.first_frame.wait(), 60)
-    attached = TalkClient(f"ws://127.0.0.1:{ws_port}/talk?session={talk.session_id}")
-    frames = TalkClient(f"ws://127.0.0.1:{ws_port}/talk")
+    # The clients share this process's cores with three video decoders: their own keepalive is lenient (the
+    # server's stays as configured), so a client starved by other load is not taken for a dead server.
+    attached = TalkClient(f"ws://127.0.0.1:{ws_port}/talk?session={talk.session_id}", ping_timeout=120.0)
+    frames = TalkClient(f"ws://127.0.0.1:{ws_port}/talk", ping_timeout=120.0)
     async with attached, frames:
         tasks = [asyncio.ensure_future(_speak_forever(c, speech, report)) for c in (attached, frames)]
         start = loop.time()
@@ -127,13 +133,16 @@ async def run_soak(base_url: str, ws_port: int, camera: list[np.ndarray], speech
                        "puppet-2": _rate(puppets[1], window_ns, seconds), "talk": _rate(talk, window_ns, seconds),
                        "frames": round(len(frames.transcript.frames) / seconds, 1)}
                 frames.transcript.frames.clear()  # the JPEGs are not needed, only how many came
+                for client in (attached, frames):
+                    del client.transcript.events[:-50]  # keep the recent events (Ready, errors) only
                 rss, threads = await asyncio.to_thread(status)
+                healthz_ms = await asyncio.to_thread(_healthz_ms, base_url)
                 offset = av_offset_ms(talk, window_ns)
                 window_ns = now_ns
                 for session in (*puppets, talk):
                     _trim(session)
                 sample = SoakSample(round(loop.time() - start, 1), rss, threads, fps,
-                                    None if offset is None else round(offset, 1))
+                                    None if offset is None else round(offset, 1), healthz_ms)
                 report.samples.append(sample)
                 if on_sample is not None:
                     on_sample(sample)
@@ -144,6 +153,13 @@ async def run_soak(base_url: str, ws_port: int, camera: list[np.ndarray], speech
     for session in (*puppets, talk):
         await whip_close(base_url, session)
     return report
+
+
+def _healthz_ms(base_url: str) -> float:
+    start = time.perf_counter()
+    with urllib.request.urlopen(base_url + "/healthz", timeout=60) as r:
+        r.read()
+    return round((time.perf_counter() - start) * 1000, 1)
 
 
 def _rate(session: WhipSession, since_ns: int, seconds: float) -> float:

