@@ -20,10 +20,10 @@ from livepuppet.engine.clock import Clock, MonotonicClock
 from livepuppet.engine.config import EngineConfig
 from livepuppet.engine.media.video_io import decode_image
 from livepuppet.errors import ConfigError, DependencyError, InputError, NoFaceError
+from livepuppet.streaming.protocol import load_json
 from livepuppet.streaming.server.controls import Controls
 from livepuppet.streaming.server.memory import release_free_memory
 from livepuppet.streaming.server.metrics import ServerMetrics
-from livepuppet.streaming.protocol import load_json
 from livepuppet.streaming.server.portraits import PortraitStore, UnknownPortrait
 from livepuppet.streaming.server.rate_limit import ClientRateLimit, RateLimited
 from livepuppet.streaming.server.resources import EngineResources
@@ -38,6 +38,7 @@ PROTECTED_PREFIXES = ("/api/", "/whip", "/whep", "/metrics")
 STATIC_FILES = {"app.js": "text/javascript", "style.css": "text/css", "index.html": "text/html"}
 MAX_CONTROLS_BYTES = 16 * 1024  # a PATCH of live controls is a small flat object
 MAX_CONTROLS_DEPTH = 4
+
 
 @dataclasses.dataclass
 class ServerState:
@@ -284,7 +285,12 @@ async def session_controls(request: web.Request) -> web.StreamResponse:
     session = _state(request).sessions.get(request.match_info["id"])
     if request.content_length is not None and request.content_length > MAX_CONTROLS_BYTES:
         raise InputError(f"controls must be a JSON object of at most {MAX_CONTROLS_BYTES} bytes")
-    body = await request.content.read(MAX_CONTROLS_BYTES + 1)  # chunked bodies too: never more than this
+    body = b""
+    while len(body) <= MAX_CONTROLS_BYTES:  # chunked bodies too: never more than the limit is read
+        chunk = await request.content.read(MAX_CONTROLS_BYTES + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
     if len(body) > MAX_CONTROLS_BYTES:
         raise InputError(f"controls must be a JSON object of at most {MAX_CONTROLS_BYTES} bytes")
     data: Any = load_json(body, max_depth=MAX_CONTROLS_DEPTH)  # bad or too deep → InputError (400)
