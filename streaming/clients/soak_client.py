@@ -52,7 +52,11 @@ class SoakReport:
         if len(steady) < 3:
             return {"error": "too few samples after warm-up"}
         third = max(1, len(steady) // 3)
-        offsets = [s.av_offset_ms for s in steady if s.av_offset_ms is not None]
+        timed = [(s.t_s, s.av_offset_ms) for s in steady if s.av_offset_ms is not None]
+        offsets = [o for _, o in timed]
+        # Drift = the trend (least-squares line over the run); the range also holds load-driven latency noise.
+        trend = (float(np.polyfit([t for t, _ in timed], offsets, 1)[0]) * (timed[-1][0] - timed[0][0])
+                 if len(timed) >= 3 else None)
         fps = {name: (round(statistics.median(s.fps[name] for s in steady[:third]), 1),
                       round(statistics.median(s.fps[name] for s in steady[-third:]), 1))
                for name in steady[0].fps}
@@ -64,7 +68,8 @@ class SoakReport:
                 "threads_max_growth": max(s.threads for s in steady) - steady[0].threads,
                 "fps_first_last_third": fps,
                 "av_offset_ms_median": round(statistics.median(offsets), 1) if offsets else None,
-                "av_offset_drift_ms": round(max(offsets) - min(offsets), 1) if offsets else None,
+                "av_offset_range_ms": round(max(offsets) - min(offsets), 1) if offsets else None,
+                "av_offset_drift_ms": None if trend is None else round(trend, 1),
                 "healthz_ms_max": max(s.healthz_ms for s in steady),
                 "utterances": self.utterances, "errors": self.errors[:10]}
 

@@ -40,8 +40,10 @@ def test_four_sessions_for_a_minute_stay_flat_and_in_sync(tmp_path: Path, face_f
     # that a per-session leak of engine time would cause, goes well below that.
     for name, (first, last) in summary["fps_first_last_third"].items():  # type: ignore[attr-defined]
         assert last > 1.0 and last >= 0.3 * first, f"{name} slowed down or stalled: {summary}"
-    # The offset is video minus audio latency at the receiver; other load moves it by tens of ms (this
-    # process also decodes three video streams). The audio timeline falling behind the video, as it did
-    # after every event-loop stall, drifted by seconds a minute.
-    assert summary["av_offset_drift_ms"] is not None and summary["av_offset_drift_ms"] <= 80, summary
+    # The offset is video minus audio latency at the receiver; other load moves it by tens of ms from one
+    # sample to the next (this process also decodes three video streams), so the drift is its fitted trend
+    # over the minute. The audio timeline falling behind the video, as it did after every event-loop
+    # stall, drifted by seconds a minute.
+    drift = summary["av_offset_drift_ms"]
+    assert drift is not None and abs(drift) <= 40 and summary["av_offset_range_ms"] <= 150, summary  # type: ignore
     assert report.utterances >= 4
