@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import errno
 import hmac
 import ipaddress
 import logging
@@ -298,6 +299,14 @@ async def session_controls(request: web.Request) -> web.StreamResponse:
     return web.json_response({"ok": True})
 
 
+def _bind_error(exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return "the port is already in use"
+    if exc.errno == errno.EACCES:
+        return "permission denied (ports below 1024 need root)"
+    return exc.strerror or str(exc)
+
+
 async def _start_talk(talk: TalkServer, config: EngineConfig) -> int:
     server = config.server
     try:
@@ -306,7 +315,7 @@ async def _start_talk(talk: TalkServer, config: EngineConfig) -> int:
         origin = f"server.ws_port / --ws-port = {server.ws_port}" if server.ws_port else \
             f"server.ws_port / --ws-port, by default --port + 1 = {server.port} + 1"
         raise ConfigError(f"cannot listen on {server.host}:{server.audio_port} for the audio WebSocket "
-                          f"({origin}): {exc.strerror or exc}; choose another port with --ws-port") from exc
+                          f"({origin}): {_bind_error(exc)}; choose another port with --ws-port") from exc
 
 
 def create_app(config: EngineConfig, portrait: np.ndarray, portrait_name: str = "portrait",
@@ -383,7 +392,7 @@ async def _serve_on(runner: web.AppRunner, config: EngineConfig, ready: Callable
         await site.start()
     except OSError as exc:
         raise ConfigError(f"cannot listen on {config.server.host}:{config.server.port} for HTTP "
-                          f"(server.port / --port): {exc.strerror or exc}") from exc
+                          f"(server.port / --port): {_bind_error(exc)}; choose another port with --port") from exc
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):  # a clean shutdown on Ctrl-C and on a service manager's TERM
