@@ -14,7 +14,8 @@ def server_overrides(args: argparse.Namespace) -> list[str]:
     from livepuppet.cli.main import config_overrides
 
     overrides = config_overrides(args)
-    for flag, key in (("host", "host"), ("port", "port"), ("max_sessions", "max_sessions"), ("workers", "workers")):
+    for flag, key in (("host", "host"), ("port", "port"), ("ws_port", "ws_port"), ("max_sessions", "max_sessions"),
+                      ("workers", "workers")):
         value = getattr(args, flag, None)
         if value is not None:
             overrides.append(f"server.{key}={value!r}" if isinstance(value, str) else f"server.{key}={value}")
@@ -58,6 +59,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     serve.add_argument("--source", help="default portrait (default: the bundled astronaut photo)")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="HTTP port (default 8080; the audio WebSocket uses port+1)")
+    serve.add_argument("--ws-port", type=int, help="audio WebSocket port (server.ws_port; default --port + 1)")
     serve.add_argument("--token", help=f"bearer token for the API and WHIP (or set {TOKEN_ENV}); required "
                                        "when listening beyond localhost")
     serve.add_argument("--max-sessions", type=int, help="concurrent sessions allowed (default 4)")

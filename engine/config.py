@@ -220,6 +220,13 @@ class ServerConfig:
     capacity_margin: float = 0.1  # refuse once measured engine load exceeds (1 - margin) of the cores
     latency_probe: bool = False  # copy the input's top-left probe strip into the output (latency harness)
     ice_addresses: tuple[str, ...] = ()  # advertise only these host addresses to ICE (e.g. ["127.0.0.1"])
+    # Per client address (token buckets; 0 per minute = no limit): sessions opened (WHIP, WHEP, frames-mode
+    # WebSocket) and portraits uploaded. Over the limit: HTTP 429 with Retry-After.
+    session_rate_per_min: float = 60.0
+    session_burst: int = 20
+    upload_rate_per_min: float = 20.0
+    upload_burst: int = 8
+    max_portrait_side: int = 1280  # portraits are kept downscaled to this (the face crop is cut at full size)
 
     def __post_init__(self) -> None:
         _check_range("server.port", self.port, 0, 65535)
@@ -232,6 +239,11 @@ class ServerConfig:
         _check_range("server.fps", self.fps, 1.0, 120.0)
         _check_range("server.video_bitrate", self.video_bitrate, 50_000, 50_000_000)
         _check_range("server.engine_workers", self.engine_workers, 1, 64)
+        _check_range("server.session_rate_per_min", self.session_rate_per_min, 0.0, 100_000.0)
+        _check_range("server.session_burst", self.session_burst, 1, 10_000)
+        _check_range("server.upload_rate_per_min", self.upload_rate_per_min, 0.0, 100_000.0)
+        _check_range("server.upload_burst", self.upload_burst, 1, 10_000)
+        _check_range("server.max_portrait_side", self.max_portrait_side, 256, 16_384)
         _check_range("server.workers", self.workers, -1, 256)
         _check_range("server.capacity_margin", self.capacity_margin, 0.0, 0.9)
         if self.admission not in ("refuse", "accept"):

@@ -48,8 +48,9 @@ class TalkTranscript:
 class TalkClient:
     """One connection to ``ws://host:port/talk``; ``session`` attaches to a WebRTC talk session."""
 
-    def __init__(self, url: str, clock: Clock | None = None) -> None:
+    def __init__(self, url: str, clock: Clock | None = None, ping_timeout: float | None = 20.0) -> None:
         self.url = url
+        self._ping_timeout = ping_timeout  # the client's own keepalive (websockets' default: 20 s)
         self._clock = clock or MonotonicClock()
         self.transcript = TalkTranscript()
         self._ws: ClientConnection | None = None
@@ -57,7 +58,7 @@ class TalkClient:
         self._new_event = asyncio.Event()
 
     async def __aenter__(self) -> TalkClient:
-        self._ws = await connect(self.url, max_size=None, compression=None)
+        self._ws = await connect(self.url, max_size=None, compression=None, ping_timeout=self._ping_timeout)
         self._reader = asyncio.ensure_future(self._read())
         return self
 

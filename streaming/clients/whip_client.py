@@ -15,6 +15,7 @@ import numpy as np
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 from livepuppet.engine.clock import Clock, MonotonicClock
+from livepuppet.streaming.jitter_recovery import install_jitter_recovery
 
 VIDEO_TIME_BASE = fractions.Fraction(1, 90_000)
 
@@ -83,6 +84,8 @@ class WhipSession:
     session_id: str
     received: list[ReceivedFrame] = field(default_factory=list)
     audio: list[ReceivedAudio] = field(default_factory=list)
+    arrivals: list[int] = field(default_factory=list)  # when each video frame arrived (ns), kept or not
+    video_pts: list[int] = field(default_factory=list)  # and its pts (90 kHz), kept or not
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     first_frame: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -93,6 +96,7 @@ async def whip_connect(base_url: str, track: MediaStreamTrack | None, token: str
     """Offer ``track`` to ``base_url``/whip (None: receive only, e.g. a talking head) and collect the
     returned video (``keep(i)`` decides which frames are stored as RGB arrays) and, with ``audio``, sound."""
     clock = clock or MonotonicClock()
+    install_jitter_recovery()
     pc = RTCPeerConnection()
     if track is not None:
         pc.addTransceiver(track, direction="sendrecv")
@@ -131,6 +135,7 @@ async def _offer(pc: RTCPeerConnection, url: str, token: str, params: dict[str, 
 async def whep_connect(base_url: str, session_id: str, token: str = "", clock: Clock | None = None) -> WhipSession:
     """Watch a session's output over WHEP (receive-only); ``resource`` is the viewer's URL to DELETE."""
     clock = clock or MonotonicClock()
+    install_jitter_recovery()
     pc = RTCPeerConnection()
     pc.addTransceiver("video", direction="recvonly")
     text, headers = await _offer(pc, f"{base_url.rstrip('/')}/whep/{session_id}", token, {})
@@ -152,6 +157,8 @@ async def _collect(track: MediaStreamTrack, session: WhipSession, keep: Callable
         except MediaStreamError:
             return
         arrived = clock.now_ns()
+        session.arrivals.append(arrived)
+        session.video_pts.append(int(frame.pts or 0))
         if keep(i):
             session.received.append(ReceivedFrame(frame.to_ndarray(format="rgb24"), arrived))
         session.first_frame.set()

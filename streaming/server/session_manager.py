@@ -27,7 +27,7 @@ from livepuppet.streaming.server.session import FramesSession, RtcSession, Sessi
 from livepuppet.streaming.server.speech_input import LocalSpeech, SpeechInput
 from livepuppet.streaming.server.talk_job import EventSink, FrameSink, FramesJob, TalkJob
 from livepuppet.streaming.server.tracks import AUDIO_RATE, PlayoutAudioTrack, RingVideoTrack, pump_video
-from livepuppet.streaming.server.webrtc import BadOffer, answer_offer, check_offer_text, new_peer
+from livepuppet.streaming.server.webrtc import BadOffer, answer_offer, check_offer_text, close_peer, new_peer
 from livepuppet.streaming.server.worker_pool import RemoteJob, RemoteSpeech
 
 log = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ class SessionManager:
         fails on the way releases everything built so far."""
         if kind not in RTC_KINDS:
             raise BadOffer(f"unknown session mode {kind!r}; use one of {', '.join(RTC_KINDS)}")
-        check_offer_text(offer_sdp)
+        check_offer_text(offer_sdp, mode=kind)
         self._check_capacity()
         loop = asyncio.get_running_loop()
         stack = AsyncExitStack()  # everything built below, released in reverse if any step fails
@@ -175,7 +175,7 @@ class SessionManager:
             stack.callback(output.stop)
             job.add_output(output.ring)
             pc = new_peer()
-            stack.push_async_callback(self._close_peer, pc)
+            stack.push_async_callback(close_peer, pc)
             session = RtcSession(kind, portrait, job, pc, output, self._clock, stack)
 
             session.speech = speech
@@ -247,11 +247,6 @@ class SessionManager:
                 next_ns = now
             await asyncio.sleep(max(0.0, (next_ns - now) / 1e9))
 
-    @staticmethod
-    async def _close_peer(pc: Any) -> None:
-        await pc.close()
-        pc.remove_all_listeners()
-
     def rtc(self, session_id: str) -> RtcSession:
         session = self.get(session_id)
         if not isinstance(session, RtcSession):
@@ -262,7 +257,7 @@ class SessionManager:
         """WHEP egress: another peer watches a session's output (e.g. a WHIP publisher such as OBS, which
         gets no video back itself). Returns (viewer id, SDP answer)."""
         session = self.rtc(session_id)
-        check_offer_text(offer_sdp, "WHEP offer")
+        check_offer_text(offer_sdp, "WHEP offer", mode="view")
         if len(session.viewers) >= MAX_VIEWERS:
             raise SessionLimit(f"a session has at most {MAX_VIEWERS} viewers")
         loop = asyncio.get_running_loop()
@@ -273,7 +268,7 @@ class SessionManager:
             answer = await answer_offer(pc, offer_sdp, [track])
         except BadOffer:
             track.stop()
-            await self._close_peer(pc)
+            await close_peer(pc)
             raise
         viewer_id = secrets.token_urlsafe(12)
         session.job.add_output(track.ring)
@@ -296,7 +291,7 @@ class SessionManager:
         pc, track = entry
         session.job.remove_output(track.ring)
         track.stop()
-        await self._close_peer(pc)
+        await close_peer(pc)
         return True
 
     async def _close_viewers(self, session: RtcSession) -> None:

@@ -51,7 +51,8 @@ from livepuppet.streaming.protocol import (
     pcm16_audio,
 )
 from livepuppet.streaming.server.metrics import ServerMetrics
-from livepuppet.streaming.server.portraits import PortraitStore
+from livepuppet.streaming.server.portraits import PortraitStore, UnknownPortrait
+from livepuppet.streaming.server.rate_limit import ClientRateLimit, RateLimited
 from livepuppet.streaming.server.session import Session
 from livepuppet.streaming.server.session_manager import SessionLimit, SessionManager, UnknownSession
 from livepuppet.streaming.server.speech_input import SpeechInput
@@ -86,8 +87,9 @@ class TalkServer:
     """The WebSocket endpoint, sharing the HTTP server's sessions, portraits, metrics and limits."""
 
     def __init__(self, config: EngineConfig, clock: Clock, sessions: SessionManager, portraits: PortraitStore,
-                 metrics: ServerMetrics) -> None:
+                 metrics: ServerMetrics, session_limit: ClientRateLimit | None = None) -> None:
         self._config = config
+        self._session_limit = session_limit
         self._clock = clock
         self._sessions = sessions
         self._portraits = portraits
@@ -138,9 +140,9 @@ class TalkServer:
         try:
             state = await self._open(query, connection, send)
         except LivepuppetError as exc:
-            busy = isinstance(exc, SessionLimit)
+            busy = isinstance(exc, (SessionLimit, RateLimited))
             code = "busy" if busy else "bad_session" if isinstance(exc, UnknownSession) else \
-                getattr(exc, "code", "bad_request")
+                "bad_portrait" if isinstance(exc, UnknownPortrait) else getattr(exc, "code", "bad_request")
             await send.event(Error(code=code, message=str(exc)))
             await connection.close(CLOSE_BUSY if busy else CLOSE_REFUSED, code)
             return
@@ -177,6 +179,9 @@ class TalkServer:
         else:
             portrait_id = query.get("portrait", [""])[0]
             portrait = self._portraits.get(portrait_id) if portrait_id else self._portraits.default
+            if self._session_limit is not None:
+                remote = connection.remote_address
+                self._session_limit.take(str(remote[0]) if remote else "unknown")
             frames = await self._sessions.open_frames(
                 portrait, lambda header, jpeg: loop.call_soon_threadsafe(send.frame, header, jpeg),
                 lambda event: loop.call_soon_threadsafe(send.event_soon, event))
@@ -185,8 +190,11 @@ class TalkServer:
             state = TalkState(session=frames, speech=frames.speech, attached=False)
 
         async def ended(reason: str) -> None:
-            await send.event(Ended(reason=reason))
-            await connection.close(CLOSE_ENDED, f"session {reason}")
+            try:
+                await send.event(Ended(reason=reason))
+                await connection.close(CLOSE_ENDED, f"session {reason}")
+            except ConnectionClosed:
+                pass  # the socket went first (the client left, or the server is shutting down)
 
         state.forget = state.session.on_end(ended)
         return state

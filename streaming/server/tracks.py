@@ -128,7 +128,7 @@ AUDIO_TIME_BASE = fractions.Fraction(1, AUDIO_RATE)
 
 class PlayoutAudioTrack(MediaStreamTrack):
     """The talking head's voice: 20 ms frames from an :class:`AudioPlayout`, paced by the clock. ``pts``
-    counts samples, so the stream's timeline is real time, as the video's is."""
+    counts samples, and skips the time of a stall, so the stream's timeline is real time, as the video's is."""
 
     kind = "audio"
 
@@ -149,8 +149,10 @@ class PlayoutAudioTrack(MediaStreamTrack):
         due = self._start_ns + int(self._sent * AUDIO_FRAME_S * 1e9)
         if due > now:
             await asyncio.sleep((due - now) / 1e9)
-        elif now - due > 5 * AUDIO_FRAME_S * 1e9:  # the loop stalled: restart the cadence, don't burst
-            self._start_ns = now - int(self._sent * AUDIO_FRAME_S * 1e9)
+        elif now - due > 5 * AUDIO_FRAME_S * 1e9:
+            # The loop stalled: leave a gap in the timeline for the time that passed (the receiver conceals
+            # it) instead of bursting, or falling behind real time and so behind the video by every stall.
+            self._sent += int((now - due) // int(AUDIO_FRAME_S * 1e9))
         samples = self._playout.pull(self._samples)
         pcm = np.clip(samples * 32767.0, -32768, 32767).astype(np.int16)[None, :]
         frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")

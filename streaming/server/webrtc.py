@@ -4,39 +4,36 @@ settings aiortc and aioice read from module globals, applied once when the serve
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from livepuppet.engine.config import ServerConfig
-from livepuppet.errors import InputError
+from livepuppet.streaming.jitter_recovery import install_jitter_recovery
 from livepuppet.streaming.server.codec_tuning import tune_video_codecs
 from livepuppet.streaming.server.ice import restrict_host_addresses
+from livepuppet.streaming.server.sdp_check import MAX_SDP_BYTES, BadOffer, check_offer
 
 log = logging.getLogger(__name__)
 
-MAX_SDP_BYTES = 64 * 1024
-
-
-class BadOffer(InputError):
-    """The SDP offer cannot be used (HTTP 400 with this message)."""
+__all__ = ["MAX_SDP_BYTES", "BadOffer", "answer_offer", "apply_process_settings", "check_offer_text", "close_peer",
+           "new_peer"]
 
 
 def apply_process_settings(server: ServerConfig) -> None:
-    """aiortc's encoder bitrates and aioice's host addresses are module globals: set them once, at start-up."""
+    """aiortc's encoder bitrates, its receivers' jitter buffer and aioice's host addresses are module globals:
+    set them once, at start-up."""
     tune_video_codecs(server.video_bitrate)
     restrict_host_addresses(server.ice_addresses)
+    install_jitter_recovery()  # webcam streams recover from lost packets in a round trip, not after 512 more
 
 
-def check_offer_text(sdp: str, what: str = "SDP offer") -> None:
-    """Cheap checks before anything is built for an offer."""
-    if len(sdp.encode()) > MAX_SDP_BYTES:
-        raise BadOffer(f"{what} larger than {MAX_SDP_BYTES} bytes")
-    if "m=video" not in sdp:
-        raise BadOffer(f"the {what} has no video (m=video) section: send a camera track, or for a talking head "
-                       "ask to receive video")
-    if not sdp.lstrip().startswith("v=0"):
-        raise BadOffer(f"{what} must start with 'v=0' (an SDP session description)")
+def check_offer_text(sdp: str, what: str = "SDP offer", mode: str = "puppet") -> None:
+    """Every check that needs no peer connection (:func:`~livepuppet.streaming.server.sdp_check.check_offer`):
+    grammar, ICE credentials, DTLS fingerprint and setup, codecs, a usable video section whose direction suits
+    ``mode`` (puppet, echo, talk; ``view`` for WHEP), BUNDLE."""
+    check_offer(sdp, what, mode)
 
 
 def new_peer() -> RTCPeerConnection:
@@ -61,3 +58,20 @@ async def answer_offer(pc: RTCPeerConnection, sdp: str, tracks: Sequence[MediaSt
     if local is None:  # pragma: no cover - setLocalDescription succeeded
         raise BadOffer("no answer could be made for this offer")
     return str(local.sdp)
+
+
+async def close_peer(pc: RTCPeerConnection) -> None:
+    """Close ``pc`` and everything it started, even one that a rejected description left half-built.
+    aiortc's ``close()`` stops at the first transceiver without a transport, leaving ICE transports (and their
+    tasks) running; those are stopped here one by one."""
+    try:
+        await pc.close()
+    except Exception as exc:  # aiortc's close() trips over its own half-applied state
+        log.debug("peer connection close failed (%r); stopping its transports one by one", exc)
+        for transport in list(getattr(pc, "_RTCPeerConnection__dtlsTransports", ())):
+            with contextlib.suppress(Exception):
+                await transport.stop()
+        for ice in list(getattr(pc, "_RTCPeerConnection__iceTransports", ())):
+            with contextlib.suppress(Exception):
+                await ice.stop()
+    pc.remove_all_listeners()

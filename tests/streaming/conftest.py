@@ -16,7 +16,7 @@ from livepuppet.engine.config import EngineConfig
 from livepuppet.engine.pipeline import Animator
 from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.types import Expression, HeadMotion, Motion
-from livepuppet.streaming.server.app import create_app
+from livepuppet.streaming.server.app import create_app, make_runner
 
 DRIVER_FPS = 30
 DRIVER_FRAMES = 60  # a 2 s loop
@@ -83,7 +83,7 @@ def server_factory(portrait: np.ndarray) -> Iterator[Callable[[EngineConfig], Ru
         def run() -> None:
             asyncio.set_event_loop(loop)
             app = create_app(cfg, portrait, "astronaut")
-            runner = web.AppRunner(app)
+            runner = make_runner(app)
             loop.run_until_complete(runner.setup())
             site = web.TCPSite(runner, "127.0.0.1", 0)
             loop.run_until_complete(site.start())

@@ -46,7 +46,8 @@ def served() -> Iterator[tuple[str, int]]:
     """``livepuppet serve`` in its own process (so only the server's threads and memory are measured)."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "livepuppet", "serve", "--port", str(port), "-q",
-                             "--set", 'server.ice_addresses=["127.0.0.1"]', "--set", "server.idle_timeout_s=1.0"],
+                             "--set", 'server.ice_addresses=["127.0.0.1"]', "--set", "server.idle_timeout_s=1.0",
+                             "--set", "server.session_rate_per_min=0"],  # 60 sessions in a row, by design
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "MALLOC_ARENA_MAX": "2"})
     base = f"http://127.0.0.1:{port}"
