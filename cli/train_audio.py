@@ -41,6 +41,10 @@ def cmd_train_audio(args: argparse.Namespace) -> int:
         a = result.asterisk
         print(f"held-out asterisk: accuracy {a.accuracy:.3f}, coarse {a.coarse_accuracy:.3f}, "
               f"bilabial recall {a.bilabial_recall:.3f}, jaw r {a.jaw_correlation:.3f}")
+    for speaker in result.speakers:
+        m = speaker.metrics
+        print(f"held-out speaker {speaker.speaker}: accuracy {m.accuracy:.3f}, coarse {m.coarse_accuracy:.3f}, "
+              f"bilabial recall {m.bilabial_recall:.3f}, jaw r {m.jaw_correlation:.3f}")
     return 0
 
 
