@@ -17,6 +17,7 @@ from livepuppet.export.audio.corpus import HOLDOUT_VOICES, asterisk_split, espea
 from livepuppet.export.audio.espeak import EspeakSynth
 from livepuppet.export.audio.evaluate import Metrics, evaluate
 from livepuppet.export.audio.speech_data import Utterance
+from livepuppet.export.audio.voice_prompts import PROMPT_SETS
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +37,7 @@ def held_out_sets(seed: int = 0, holdout_count: int = 60, quiet: bool = True) ->
     sets += [HeldOutSet(f"espeak {v}", "synthetic", [u for u in espeak if u.speaker == v]) for v in HOLDOUT_VOICES]
     _, asterisk = asterisk_split(quiet)
     sets.append(HeldOutSet("allison-en (held-out prompts; speaker trained on)", "real", asterisk))
-    _, speakers = prompt_sets_split(synth, quiet=quiet)
+    _, speakers = prompt_sets_split(synth, tuple(s for s in PROMPT_SETS if s.held_out), quiet=quiet)
     sets += [HeldOutSet(f"{s.speaker} (speaker never trained on)", "real", s.utterances) for s in speakers]
     return sets
 

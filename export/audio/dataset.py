@@ -68,6 +68,7 @@ def make_example(
     context: int,
     lookahead: int,
     rng: np.random.Generator | None = None,
+    speed_perturb: bool = True,
 ) -> Example:
     """Features and labels of one utterance; with ``rng``: speed perturbation, a lead-in shift, waveform augmentation.
 
@@ -77,7 +78,7 @@ def make_example(
     audio = to_16k(utt)
     shift = 0
     stretch = 1.0
-    if rng is not None and rng.random() < SPEED_PERTURB_P:
+    if rng is not None and speed_perturb and rng.random() < SPEED_PERTURB_P:
         rate = round(SAMPLE_RATE * float(rng.uniform(*SPEED_PERTURB_RANGE)) / 400) * 400  # short polyphase filters
         stretch = rate / SAMPLE_RATE
         audio = resample(audio, SAMPLE_RATE, rate)  # the same waveform, then read at 16 kHz

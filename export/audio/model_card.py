@@ -27,6 +27,8 @@ class CardFacts:
     train_prompts: int  # utterances from the other languages' prompt sets
     train_speakers: tuple[str, ...]  # real speakers trained on
     speakers: tuple[SpeakerMetrics, ...]  # held-out real speakers
+    speed_perturb: bool
+    real_share: float | None  # share of training crops from real recordings (None: proportional)
     train_audio_minutes: float
     steps: int
     train_seconds: float
@@ -85,6 +87,18 @@ def _row(name: str, m: Metrics | None) -> str:
     )
 
 
+def _speed(f: CardFacts) -> str:
+    if not f.speed_perturb:
+        return ""
+    return ", speed perturbation (half of the augmented copies play 0.87–1.15× as long; labels stretch with them)"
+
+
+def _share(f: CardFacts) -> str:
+    if f.real_share is None:
+        return "Training crops are drawn uniformly over the utterances."
+    return f"Real recordings supply {f.real_share:.0%} of the training crops."
+
+
 def _speaker_lines(f: CardFacts) -> str:
     voices = {s.speaker: s for s in PROMPT_SETS}
     rows = []
@@ -125,15 +139,17 @@ Streaming audio-to-mouth model for livepuppet: 16 kHz mono speech in, one mouth 
   {", ".join(f"`{p}`" for s in PROMPT_SETS for p in s.packages)}; one speaker each, 8 kHz, CC-BY-SA-3.0) with
   their transcripts, force-aligned by `export/audio/cross_align.py`: espeak-ng's letter-to-sound rules give each
   word's IPA phones, each phone stands in for its nearest CMU phones in pocketsphinx's dictionary, and the en-us
-  acoustic model aligns them (on the English prompts this agrees with the CMU-dictionary alignment on 0.88 of the
-  frames and on 0.97 of the bilabial frames). Real speakers trained on: {", ".join(f.train_speakers) or "none"};
+  acoustic model aligns them (checked on 82 of the English prompts, where the CMU dictionary gives a reference:
+  0.88 of the frames get the same viseme, 0.97 of its bilabial frames are bilabial here; DTW against espeak's
+  synthesis, the other route tried, reached only 0.55 and 0.43).
+  Real speakers trained on: {", ".join(f.train_speakers) or "none"};
   held out entirely: {", ".join(s.speaker for s in f.speakers) or "none"}.
 - Phones → visemes: `engine/visemes.py` (IPA first-letter classes for espeak, CMU table for pocketsphinx).
   Continuous targets: a per-viseme shape table smoothed with a Gaussian coarticulation kernel (σ 20 ms; 8 ms
   for lip closure, held ≥ 0.9 inside p/b/m).
 - Augmentation: random lead-in shift (0–300 ms), resampling round trips (11–44 kHz), telephone band
-  (8 kHz + 300–3400 Hz), white/pink noise at 5–40 dB SNR, peak level −32…−0.5 dBFS. Each utterance is
-  used clean and once augmented.
+  (8 kHz + 300–3400 Hz), white/pink noise at 5–40 dB SNR, peak level −32…−0.5 dBFS{_speed(f)}. Each utterance
+  is used clean and once augmented. {_share(f)}
 - This run: {f.train_utterances} training utterances ({f.train_espeak} espeak, {f.train_asterisk} English asterisk,
   {f.train_prompts} other-language prompts),
   {f.train_audio_minutes:.0f} minutes of audio before augmentation.

@@ -35,6 +35,7 @@ class RecipeConfig:
     use_prompt_sets: bool = True  # the other languages' real speakers (voice_prompts.PROMPT_SETS)
     asterisk_limit: int | None = None  # first N prompts of each real set only (smoke tests)
     augmented_copies: int = 1  # augmented versions per utterance, besides the clean one
+    speed_perturb: bool = True  # some augmented copies play 0.87–1.15× as long
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -59,7 +60,7 @@ def build_examples(utterances: list[Utterance], config: RecipeConfig, seed: int,
     for utt in tqdm(utterances, desc="features", disable=quiet, dynamic_ncols=True):
         examples.append(make_example(utt, net.context, net.lookahead))
         for _ in range(config.augmented_copies):
-            examples.append(make_example(utt, net.context, net.lookahead, rng))
+            examples.append(make_example(utt, net.context, net.lookahead, rng, config.speed_perturb))
     return examples
 
 
@@ -114,7 +115,7 @@ def run_recipe(
             train_asterisk=sum(u.source == "asterisk" for u in corpus.train),
             train_prompts=sum(u.source == "prompts" for u in corpus.train),
             train_speakers=tuple(sorted({u.speaker for u in corpus.train if u.source != "espeak"})),
-            speakers=speakers,
+            speakers=speakers, speed_perturb=config.speed_perturb, real_share=config.train.real_share,
             train_audio_minutes=sum(len(u.audio) / u.rate for u in corpus.train) / 60.0,
             steps=result.steps, train_seconds=result.seconds, total_seconds=clock() - start,
             espeak=espeak_metrics, asterisk=asterisk_metrics, real_time_factor=rtf, aligner_agreement=agreement,
