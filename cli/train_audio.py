@@ -27,9 +27,12 @@ def cmd_train_audio(args: argparse.Namespace) -> int:
     torch.set_num_threads(max(1, args.threads))
     output = Path(args.output)
     card = Path(args.card) if args.card else output.with_suffix(".md")
+    more = args.real_voices == "all"  # "en": the first recipe (one real speaker, no speed perturbation)
     config = RecipeConfig(
         espeak_utterances=args.espeak_utterances,
-        train=replace(TrainConfig(), minutes=args.minutes, seed=args.seed),
+        use_prompt_sets=more,
+        speed_perturb=more,
+        train=replace(TrainConfig(), minutes=args.minutes, seed=args.seed, real_share=0.35 if more else None),
     )
     command = "livepuppet train-audio " + shlex.join(sys.argv[2:]) if len(sys.argv) > 2 else "livepuppet train-audio"
     result = run_recipe(config, output, card, time.monotonic, command=command, quiet=args.quiet)
@@ -41,6 +44,10 @@ def cmd_train_audio(args: argparse.Namespace) -> int:
         a = result.asterisk
         print(f"held-out asterisk: accuracy {a.accuracy:.3f}, coarse {a.coarse_accuracy:.3f}, "
               f"bilabial recall {a.bilabial_recall:.3f}, jaw r {a.jaw_correlation:.3f}")
+    for speaker in result.speakers:
+        m = speaker.metrics
+        print(f"held-out speaker {speaker.speaker}: accuracy {m.accuracy:.3f}, coarse {m.coarse_accuracy:.3f}, "
+              f"bilabial recall {m.bilabial_recall:.3f}, jaw r {m.jaw_correlation:.3f}")
     return 0
 
 
@@ -52,5 +59,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--minutes", type=float, default=18.0, help="training-loop wall-time budget (default 18)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--espeak-utterances", type=int, default=1500, help="synthesized training sentences")
+    p.add_argument("--real-voices", choices=("all", "en"), default="all",
+                   help="real speech to train on: all asterisk prompt sets (default) or the English one only")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1; more thrash on a shared CPU)")
     p.set_defaults(func=cmd_train_audio)

@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # chromium: the web-page tests; espeak-ng, sox: speech for the audio tests; the Asterisk prompts: real recorded
-# speech with transcripts for the audio model's tests.
-PACKAGES="chromium espeak-ng libespeak-ng1 sox asterisk-core-sounds-en-wav asterisk-core-sounds-en"
+# speech with transcripts (English, and Italian for the cross-language aligner) for the audio model's tests.
+PACKAGES="chromium espeak-ng libespeak-ng1 sox asterisk-core-sounds-en-wav asterisk-core-sounds-en
+    asterisk-core-sounds-it-wav asterisk-core-sounds-it"
 missing=""
 for pkg in $PACKAGES; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"

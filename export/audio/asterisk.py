@@ -40,19 +40,21 @@ def is_held_out(name: str) -> bool:
     return zlib.crc32(name.encode()) % 100 < HOLDOUT_PERCENT
 
 
-def load_prompts() -> list[Prompt]:
-    """Every prompt with a WAV and a transcript line, sorted by name."""
-    if not prompts_available():
+def load_prompts(sounds_dir: Path = SOUNDS_DIR, transcripts: Path = TRANSCRIPTS) -> list[Prompt]:
+    """Every prompt with a WAV and a transcript line, sorted by name (default: the English set)."""
+    if not (sounds_dir.is_dir() and transcripts.is_file()):
         raise DependencyError(
-            "asterisk prompts missing: apt-get install asterisk-core-sounds-en-wav asterisk-core-sounds-en"
+            f"asterisk prompts missing ({sounds_dir}, {transcripts}): apt-get install "
+            "asterisk-core-sounds-en-wav asterisk-core-sounds-en (or the language's -wav and transcript packages)"
         )
     prompts = []
-    with gzip.open(TRANSCRIPTS, "rt", encoding="utf-8", errors="replace") as handle:
+    with gzip.open(transcripts, "rt", encoding="utf-8-sig", errors="replace") as handle:
         for line in handle:
             if line.startswith(";") or ":" not in line:
                 continue
             name, text = (part.strip() for part in line.split(":", 1))
-            path = SOUNDS_DIR / f"{name}.wav"
+            text = re.sub(r"\([^)]*\)", " ", text).strip()  # "(beep)", "(sound of a ...)": not speech
+            path = sounds_dir / f"{name}.wav"
             if path.is_file() and text:
                 prompts.append(Prompt(name, path, text))
     return sorted(prompts, key=lambda p: p.name)
@@ -79,6 +81,23 @@ def read_wav(path: Path) -> tuple[np.ndarray, int]:
     return audio, rate
 
 
+@dataclass(frozen=True, slots=True)
+class AlignedPhone:
+    """One phone of a pocketsphinx alignment, in 10 ms frames."""
+
+    name: str  # CMU phone, e.g. "AE"
+    start: int
+    duration: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlignedWord:
+    """One word of a pocketsphinx alignment (fillers such as ``<sil>`` included) and its phones."""
+
+    name: str
+    phones: tuple[AlignedPhone, ...]
+
+
 class PocketsphinxAligner:
     """Forced alignment of known text with pocketsphinx 5's en-us model (phone timings in 10 ms frames)."""
 
@@ -93,8 +112,8 @@ class PocketsphinxAligner:
         """True when every word is in the pronunciation dictionary."""
         return all(self._decoder.lookup_word(w) is not None for w in words)
 
-    def align(self, audio: np.ndarray, rate: int, words: list[str]) -> tuple[Segment, ...] | None:
-        """Phone segments (as visemes) of ``words`` in ``audio``; None when the decoder cannot align them."""
+    def alignment(self, audio: np.ndarray, rate: int, words: list[str]) -> list[AlignedWord] | None:
+        """pocketsphinx's word/phone alignment of ``words`` (dictionary entries) in ``audio``; None if it fails."""
         pcm = np.clip(resample(audio, rate, 16_000) * 32767.0, -32768, 32767).astype(np.int16).tobytes()
         decoder = self._decoder
         try:
@@ -107,13 +126,29 @@ class PocketsphinxAligner:
             decoder.process_raw(pcm, full_utt=True)
             decoder.end_utt()
             alignment = decoder.get_alignment()
+            if alignment is None:
+                return None
+            # copy out now: the entries are views into the decoder's C state
+            return [
+                AlignedWord(word.name, tuple(AlignedPhone(p.name, p.start, p.duration) for p in word))
+                for word in alignment
+            ]
         except RuntimeError:
             return None
+
+    def add_word(self, word: str, phones: tuple[str, ...]) -> None:
+        """Add a pronunciation (CMU phones) to the decoder's dictionary unless the word is already there."""
+        if self._decoder.lookup_word(word) is None:
+            self._decoder.add_word(word, " ".join(phones), False)
+
+    def align(self, audio: np.ndarray, rate: int, words: list[str]) -> tuple[Segment, ...] | None:
+        """Phone segments (as visemes) of ``words`` in ``audio``; None when the decoder cannot align them."""
+        alignment = self.alignment(audio, rate, words)
         if alignment is None:
             return None
         segments = []
         for word in alignment:
-            for phone in word:
+            for phone in word.phones:
                 viseme = VISEME_INDEX[arpabet_to_viseme(phone.name)]
                 if viseme != 0 and phone.duration > 0:
                     segments.append(Segment(phone.start * 0.01, (phone.start + phone.duration) * 0.01, viseme))

@@ -1,4 +1,8 @@
-"""The training and held-out corpora: espeak-ng across voices/languages/rates/pitch, and aligned asterisk prompts."""
+"""The training and held-out corpora: espeak-ng across voices/languages/rates/pitch, and aligned real prompts.
+
+Real speech: the English asterisk prompts (pocketsphinx with the CMU dictionary, 15 % of prompts held out) and
+the other languages' prompt sets (``voice_prompts``; whole speakers held out).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,12 @@ import random
 from dataclasses import dataclass
 
 from livepuppet.export.audio.asterisk import PocketsphinxAligner, is_held_out, load_prompts
+from livepuppet.export.audio.cross_align import CrossLingualAligner
 from livepuppet.export.audio.espeak import EspeakSynth, VoiceSettings
+from livepuppet.export.audio.phonemize import Phonemizer
 from livepuppet.export.audio.sentences import make_sentence
 from livepuppet.export.audio.speech_data import Utterance
+from livepuppet.export.audio.voice_prompts import PROMPT_SETS, PromptSet, aligned_utterances
 from tqdm import tqdm
 
 # (espeak language, sentence word list, sampling weight)
@@ -29,12 +36,21 @@ HOLDOUT_VOICES: tuple[str, ...] = ("en+m6", "en-us+f5")  # the model card's held
 
 
 @dataclass(frozen=True, slots=True)
+class SpeakerSet:
+    """All aligned utterances of one real speaker held out of training."""
+
+    speaker: str
+    utterances: list[Utterance]
+
+
+@dataclass(frozen=True, slots=True)
 class Corpus:
     """Utterances split for training and for held-out evaluation."""
 
     train: list[Utterance]
     holdout_espeak: list[Utterance]
     holdout_asterisk: list[Utterance]
+    holdout_speakers: tuple[SpeakerSet, ...] = ()
 
 
 def random_settings(rng: random.Random, voice: str) -> VoiceSettings:
@@ -77,16 +93,36 @@ def asterisk_split(quiet: bool = False, limit: int | None = None) -> tuple[list[
     return train, held
 
 
+def prompt_sets_split(
+    synth: EspeakSynth, sets: tuple[PromptSet, ...] = PROMPT_SETS, quiet: bool = False, limit: int | None = None
+) -> tuple[list[Utterance], tuple[SpeakerSet, ...]]:
+    """Aligned prompts of every set → (training utterances, one ``SpeakerSet`` per held-out speaker)."""
+    aligner = CrossLingualAligner(Phonemizer(synth), PocketsphinxAligner())
+    train: list[Utterance] = []
+    held: list[SpeakerSet] = []
+    for prompt_set in tqdm(sets, desc="prompt sets (cross-lingual alignment)", disable=quiet, dynamic_ncols=True):
+        utterances = aligned_utterances(prompt_set, aligner, limit)
+        if prompt_set.held_out:
+            held.append(SpeakerSet(prompt_set.speaker, utterances))
+        else:
+            train += utterances
+    return train, tuple(held)
+
+
 def build_corpus(
     espeak_count: int, holdout_count: int, seed: int, use_asterisk: bool = True, quiet: bool = False,
-    asterisk_limit: int | None = None,
+    asterisk_limit: int | None = None, prompt_sets: tuple[PromptSet, ...] = PROMPT_SETS,
 ) -> Corpus:
     """Synthesize and align everything the training run needs."""
     synth = EspeakSynth()
     train = espeak_train(synth, espeak_count, seed, quiet)
     holdout = espeak_holdout(synth, holdout_count, seed)
     held_asterisk: list[Utterance] = []
+    held_speakers: tuple[SpeakerSet, ...] = ()
     if use_asterisk:
         real_train, held_asterisk = asterisk_split(quiet, asterisk_limit)
         train += real_train
-    return Corpus(train=train, holdout_espeak=holdout, holdout_asterisk=held_asterisk)
+    if prompt_sets:
+        more_train, held_speakers = prompt_sets_split(synth, prompt_sets, quiet, asterisk_limit)
+        train += more_train
+    return Corpus(train=train, holdout_espeak=holdout, holdout_asterisk=held_asterisk, holdout_speakers=held_speakers)

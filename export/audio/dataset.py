@@ -16,14 +16,21 @@ SHAPE_TABLE = np.array(
     [(s.jaw_open, s.lip_width, s.lip_round, s.lip_close) for s in VISEME_SHAPES], np.float32
 )  # (15, 4)
 COARTICULATION_SIGMA = (2.0, 2.0, 2.0, 0.8, 2.0)  # frames (10 ms): jaw, width, round, close, voiced
+SPEED_PERTURB_P = 0.5  # share of augmented copies that are speed-perturbed
+SPEED_PERTURB_RANGE = (0.87, 1.15)  # duration factor
 
 
-def frame_visemes(segments: tuple[Segment, ...], n_frames: int, shift_s: float = 0.0) -> np.ndarray:
-    """Viseme at each hop centre ``(i + 0.5) · 10 ms``: ``(n_frames,) i64``; outside every segment it is ``sil``."""
+def frame_visemes(
+    segments: tuple[Segment, ...], n_frames: int, shift_s: float = 0.0, stretch: float = 1.0
+) -> np.ndarray:
+    """Viseme at each hop centre ``(i + 0.5) · 10 ms``: ``(n_frames,) i64``; outside every segment it is ``sil``.
+
+    Segment times are scaled by ``stretch`` (speed perturbation) and then delayed by ``shift_s``.
+    """
     labels = np.full(n_frames, SIL, np.int64)
     centres = (np.arange(n_frames) + 0.5) * HOP_S
     for seg in segments:
-        inside = (centres >= seg.start + shift_s) & (centres < seg.end + shift_s)
+        inside = (centres >= seg.start * stretch + shift_s) & (centres < seg.end * stretch + shift_s)
         labels[inside] = seg.viseme
     return labels
 
@@ -61,10 +68,20 @@ def make_example(
     context: int,
     lookahead: int,
     rng: np.random.Generator | None = None,
+    speed_perturb: bool = True,
 ) -> Example:
-    """Features and labels for one utterance; with ``rng``, a random lead-in shift and waveform augmentation."""
+    """Features and labels of one utterance; with ``rng``: speed perturbation, a lead-in shift, waveform augmentation.
+
+    Speed perturbation plays the audio ``stretch`` times longer (tempo, pitch and formants move together, like a
+    different vocal tract: the usual speaker-robustness trick for speech models); the labels stretch with it.
+    """
     audio = to_16k(utt)
     shift = 0
+    stretch = 1.0
+    if rng is not None and speed_perturb and rng.random() < SPEED_PERTURB_P:
+        rate = round(SAMPLE_RATE * float(rng.uniform(*SPEED_PERTURB_RANGE)) / 400) * 400  # short polyphase filters
+        stretch = rate / SAMPLE_RATE
+        audio = resample(audio, SAMPLE_RATE, rate)  # the same waveform, then read at 16 kHz
     if rng is not None:
         shift = int(rng.integers(0, 4_800)) if rng.random() < 0.5 else int(rng.integers(0, HOP))
         audio = augment(np.concatenate([np.zeros(shift, np.float32), audio]), rng)
@@ -73,7 +90,7 @@ def make_example(
     padded[: len(audio)] = audio
     mel = log_mel(padded)
     mel = np.concatenate([np.full((context, mel.shape[1]), SILENCE_VALUE, np.float32), mel])
-    visemes = frame_visemes(utt.segments, hops, shift / SAMPLE_RATE)
+    visemes = frame_visemes(utt.segments, hops, shift / SAMPLE_RATE, stretch)
     return Example(mel=mel, visemes=visemes, targets=mouth_targets(visemes), source=utt.source)
 
 
@@ -88,15 +105,20 @@ class Batch:
 
 
 def sample_batch(
-    examples: list[Example], batch: int, steps: int, context: int, lookahead: int, rng: np.random.Generator
+    examples: list[Example], batch: int, steps: int, context: int, lookahead: int, rng: np.random.Generator,
+    weights: np.ndarray | None = None,
 ) -> Batch:
-    """``batch`` random crops of ``steps`` model steps; step ``j``'s label is hop ``j − lookahead``."""
+    """``batch`` random crops of ``steps`` model steps; step ``j``'s label is hop ``j − lookahead``.
+
+    ``weights`` (``(len(examples),) f64``, sum 1) are the examples' sampling probabilities; None: uniform.
+    """
     n_mels = examples[0].mel.shape[1]
     mel = np.full((batch, steps + context, n_mels), SILENCE_VALUE, np.float32)
     visemes = np.full((batch, steps), -1, np.int64)
     targets = np.zeros((batch, steps, 5), np.float32)
     for b in range(batch):
-        ex = examples[int(rng.integers(len(examples)))]
+        pick = rng.choice(len(examples), p=weights) if weights is not None else rng.integers(len(examples))
+        ex = examples[int(pick)]
         total = len(ex.mel) - context  # model steps in this example
         start = 0 if (total <= steps or rng.random() < 0.3) else int(rng.integers(0, total - steps + 1))
         count = min(steps, total - start)
@@ -106,3 +128,14 @@ def sample_batch(
         visemes[b, :count][valid] = ex.visemes[hop[valid]]
         targets[b, :count][valid] = ex.targets[hop[valid]]
     return Batch(mel=mel, visemes=visemes, targets=targets, mask=visemes >= 0)
+
+
+def source_weights(examples: list[Example], real_share: float | None) -> np.ndarray | None:
+    """Sampling probabilities giving real recordings (every source but espeak) ``real_share`` of the crops."""
+    if real_share is None:
+        return None
+    real = np.array([ex.source != "espeak" for ex in examples])
+    if real.all() or not real.any():
+        return None
+    weights = np.where(real, real_share / real.sum(), (1.0 - real_share) / (~real).sum())
+    return weights / weights.sum()

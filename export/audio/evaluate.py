@@ -36,6 +36,14 @@ class Metrics:
 
 
 @dataclass(frozen=True, slots=True)
+class SpeakerMetrics:
+    """Metrics of one held-out real speaker."""
+
+    speaker: str
+    metrics: Metrics
+
+
+@dataclass(frozen=True, slots=True)
 class Predictions:
     """The model's frames for one utterance next to its reference labels."""
 

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from livepuppet.export.audio.corpus import HOLDOUT_VARIANTS, HOLDOUT_VOICES, LANGUAGES, TRAIN_VARIANTS
-from livepuppet.export.audio.evaluate import Metrics
+from livepuppet.export.audio.evaluate import Metrics, SpeakerMetrics
 from livepuppet.export.audio.model import NetConfig
+from livepuppet.export.audio.voice_prompts import PROMPT_SETS
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +24,11 @@ class CardFacts:
     train_utterances: int
     train_espeak: int
     train_asterisk: int
+    train_prompts: int  # utterances from the other languages' prompt sets
+    train_speakers: tuple[str, ...]  # real speakers trained on
+    speakers: tuple[SpeakerMetrics, ...]  # held-out real speakers
+    speed_perturb: bool
+    real_share: float | None  # share of training crops from real recordings (None: proportional)
     train_audio_minutes: float
     steps: int
     train_seconds: float
@@ -48,6 +54,8 @@ def write_card(facts: CardFacts, markdown_path: Path) -> tuple[Path, Path]:
         "aligner_agreement": round(facts.aligner_agreement, 3),
         "heldout_espeak": facts.espeak.as_dict(),
         "heldout_asterisk": facts.asterisk.as_dict() if facts.asterisk else None,
+        "train_real_speakers": list(facts.train_speakers),
+        "heldout_speakers": {s.speaker: s.metrics.as_dict() for s in facts.speakers},
     }  # fmt: skip
     json_path.write_text(json.dumps(_finite(data), indent=2) + "\n")
     markdown_path.write_text(_markdown(facts))
@@ -79,6 +87,28 @@ def _row(name: str, m: Metrics | None) -> str:
     )
 
 
+def _speed(f: CardFacts) -> str:
+    if not f.speed_perturb:
+        return ""
+    return ", speed perturbation (half of the augmented copies play 0.87–1.15× as long; labels stretch with them)"
+
+
+def _share(f: CardFacts) -> str:
+    if f.real_share is None:
+        return "Training crops are drawn uniformly over the utterances."
+    return f"Real recordings supply {f.real_share:.0%} of the training crops."
+
+
+def _speaker_lines(f: CardFacts) -> str:
+    voices = {s.speaker: s for s in PROMPT_SETS}
+    rows = []
+    for s in f.speakers:
+        known = voices.get(s.speaker)
+        where = f" ({known.voice}, {known.sounds.name})" if known else ""
+        rows.append(_row(f"real speaker {s.speaker}{where}, never trained on", s.metrics))
+    return "\n".join(rows)
+
+
 def _markdown(f: CardFacts) -> str:
     langs = ", ".join(f"{lang} ({weight:.0%})" for lang, _, weight in LANGUAGES)
     lookahead_ms = (f.net.lookahead + 0.5) * 10
@@ -105,13 +135,23 @@ Streaming audio-to-mouth model for livepuppet: 16 kHz mono speech in, one mouth 
 - **Real speech**: Debian `asterisk-core-sounds-en-wav` prompts (one female speaker, 8 kHz, CC-BY-SA-3.0) with
   their transcripts (`asterisk-core-sounds-en`), force-aligned by pocketsphinx 5 (en-us acoustic model).
   85 % of the prompts (split by CRC32 of the name) train; 15 % are held out.
+- **More real speakers**: the Spanish, French, Italian and Russian asterisk prompt sets (Debian
+  {", ".join(f"`{p}`" for s in PROMPT_SETS for p in s.packages)}; one speaker each, 8 kHz, CC-BY-SA-3.0) with
+  their transcripts, force-aligned by `export/audio/cross_align.py`: espeak-ng's letter-to-sound rules give each
+  word's IPA phones, each phone stands in for its nearest CMU phones in pocketsphinx's dictionary, and the en-us
+  acoustic model aligns them (checked on 82 of the English prompts, where the CMU dictionary gives a reference:
+  0.88 of the frames get the same viseme, 0.97 of its bilabial frames are bilabial here; DTW against espeak's
+  synthesis, the other route tried, reached only 0.55 and 0.43).
+  Real speakers trained on: {", ".join(f.train_speakers) or "none"};
+  held out entirely: {", ".join(s.speaker for s in f.speakers) or "none"}.
 - Phones → visemes: `engine/visemes.py` (IPA first-letter classes for espeak, CMU table for pocketsphinx).
   Continuous targets: a per-viseme shape table smoothed with a Gaussian coarticulation kernel (σ 20 ms; 8 ms
   for lip closure, held ≥ 0.9 inside p/b/m).
 - Augmentation: random lead-in shift (0–300 ms), resampling round trips (11–44 kHz), telephone band
-  (8 kHz + 300–3400 Hz), white/pink noise at 5–40 dB SNR, peak level −32…−0.5 dBFS. Each utterance is
-  used clean and once augmented.
-- This run: {f.train_utterances} training utterances ({f.train_espeak} espeak, {f.train_asterisk} asterisk),
+  (8 kHz + 300–3400 Hz), white/pink noise at 5–40 dB SNR, peak level −32…−0.5 dBFS{_speed(f)}. Each utterance
+  is used clean and once augmented. {_share(f)}
+- This run: {f.train_utterances} training utterances ({f.train_espeak} espeak, {f.train_asterisk} English asterisk,
+  {f.train_prompts} other-language prompts),
   {f.train_audio_minutes:.0f} minutes of audio before augmentation.
 
 ## Held-out metrics (frame level against the aligners' labels; computed through the runtime)
@@ -124,13 +164,15 @@ visemes into rest / closed / labiodental / tongue / open / spread / round.
 {_HEADER}
 {_row("espeak, held-out voices", f.espeak)}
 {_row("asterisk, held-out prompts", f.asterisk)}
+{_speaker_lines(f)}
 
 Labels are themselves approximate (espeak's event times, pocketsphinx's ~10 ms boundary error), and boundaries
 shifted by one hop count as errors. The espeak figures measure agreement with espeak's own timing rules, which
 the model learned from other voices; two independent labelers agree far less: on the held-out espeak audio,
 espeak's phoneme events and pocketsphinx's forced alignment of the same audio agree on
 **{f.aligner_agreement:.3f}** of the frames.
-The asterisk row (real speech, pocketsphinx labels) is therefore the more honest real-world figure.
+The real-speaker rows (pocketsphinx labels; for other languages through espeak's phones) are therefore the more
+honest real-world figures; the held-out speakers' rows measure voices the model has never heard.
 
 ## Speed
 Features + model, offline `infer`, one thread: **{f.real_time_factor:.0f}× real time** ({f.hardware}).
@@ -146,7 +188,8 @@ torch is needed only to train/export (`pip install -e .[export]`); training is n
 machines because it stops on a wall-clock budget.
 
 ## Limits
-- Trained on synthetic speech and one real speaker; other real voices, singing, shouting and strong accents are
-  untested. Languages other than those listed get the closest phone classes.
+- Trained on synthetic speech and {len(f.train_speakers)} real recording sets ({", ".join(f.train_speakers)}), all
+  read telephone prompts; singing, shouting, conversational speech and strong accents are untested. Languages
+  other than those listed get the closest phone classes.
 - No speaker/emotion output; the mouth follows the phones, not prosody.
 """

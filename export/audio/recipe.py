@@ -14,11 +14,12 @@ from livepuppet.errors import LivepuppetError
 from livepuppet.export.audio.asterisk import PocketsphinxAligner, prompts_available
 from livepuppet.export.audio.corpus import build_corpus
 from livepuppet.export.audio.dataset import Example, make_example
-from livepuppet.export.audio.evaluate import Metrics, aligner_agreement, evaluate, real_time_factor
+from livepuppet.export.audio.evaluate import Metrics, SpeakerMetrics, aligner_agreement, evaluate, real_time_factor
 from livepuppet.export.audio.model_card import CardFacts, write_card
 from livepuppet.export.audio.speech_data import Utterance
 from livepuppet.export.audio.to_onnx import export_onnx, torch_reference
 from livepuppet.export.audio.train import TrainConfig, TrainResult, train
+from livepuppet.export.audio.voice_prompts import PROMPT_SETS
 from tqdm import tqdm
 
 MAX_ONNX_BYTES = 1 << 20
@@ -31,8 +32,10 @@ class RecipeConfig:
     espeak_utterances: int = 1500
     holdout_utterances: int = 60
     use_asterisk: bool = True
-    asterisk_limit: int | None = None  # first N prompts only (smoke tests)
+    use_prompt_sets: bool = True  # the other languages' real speakers (voice_prompts.PROMPT_SETS)
+    asterisk_limit: int | None = None  # first N prompts of each real set only (smoke tests)
     augmented_copies: int = 1  # augmented versions per utterance, besides the clean one
+    speed_perturb: bool = True  # some augmented copies play 0.87–1.15× as long
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -45,6 +48,7 @@ class RecipeResult:
     result: TrainResult
     espeak: Metrics
     asterisk: Metrics | None
+    speakers: tuple[SpeakerMetrics, ...]  # held-out real speakers
     export_max_error: float
 
 
@@ -56,7 +60,7 @@ def build_examples(utterances: list[Utterance], config: RecipeConfig, seed: int,
     for utt in tqdm(utterances, desc="features", disable=quiet, dynamic_ncols=True):
         examples.append(make_example(utt, net.context, net.lookahead))
         for _ in range(config.augmented_copies):
-            examples.append(make_example(utt, net.context, net.lookahead, rng))
+            examples.append(make_example(utt, net.context, net.lookahead, rng, config.speed_perturb))
     return examples
 
 
@@ -84,7 +88,7 @@ def run_recipe(
     start = clock()
     seed = config.train.seed
     corpus = build_corpus(config.espeak_utterances, config.holdout_utterances, seed, config.use_asterisk, quiet,
-                          config.asterisk_limit)
+                          config.asterisk_limit, PROMPT_SETS if config.use_prompt_sets else ())
     examples = build_examples(corpus.train, config, seed, quiet)
     result = train(examples, config.train, clock, quiet)
     params = sum(p.numel() for p in result.net.parameters())
@@ -96,6 +100,9 @@ def run_recipe(
     model = AudioMouthModel.load(onnx_path)
     espeak_metrics = evaluate(model, corpus.holdout_espeak)
     asterisk_metrics = evaluate(model, corpus.holdout_asterisk) if corpus.holdout_asterisk else None
+    speakers = tuple(
+        SpeakerMetrics(s.speaker, evaluate(model, s.utterances)) for s in corpus.holdout_speakers if s.utterances
+    )
     if card_path is not None:
         rtf = real_time_factor(onnx_path, 60.0, clock)
         agreement = (
@@ -106,6 +113,9 @@ def run_recipe(
             train_utterances=len(corpus.train),
             train_espeak=sum(u.source == "espeak" for u in corpus.train),
             train_asterisk=sum(u.source == "asterisk" for u in corpus.train),
+            train_prompts=sum(u.source == "prompts" for u in corpus.train),
+            train_speakers=tuple(sorted({u.speaker for u in corpus.train if u.source != "espeak"})),
+            speakers=speakers, speed_perturb=config.speed_perturb, real_share=config.train.real_share,
             train_audio_minutes=sum(len(u.audio) / u.rate for u in corpus.train) / 60.0,
             steps=result.steps, train_seconds=result.seconds, total_seconds=clock() - start,
             espeak=espeak_metrics, asterisk=asterisk_metrics, real_time_factor=rtf, aligner_agreement=agreement,
@@ -113,4 +123,4 @@ def run_recipe(
             hardware=f"{platform.processor() or platform.machine()}, shared 2-core CPU",
         )  # fmt: skip
         write_card(facts, card_path)
-    return RecipeResult(onnx_path, card_path, result, espeak_metrics, asterisk_metrics, error)
+    return RecipeResult(onnx_path, card_path, result, espeak_metrics, asterisk_metrics, speakers, error)

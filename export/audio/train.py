@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from livepuppet.export.audio.dataset import Example, sample_batch
+from livepuppet.export.audio.dataset import Example, sample_batch, source_weights
 from livepuppet.export.audio.model import AudioMouthNet, NetConfig
 from torch.nn import functional as F
 from tqdm import tqdm
@@ -27,6 +27,7 @@ class TrainConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     label_smoothing: float = 0.05
+    real_share: float | None = 0.35  # share of crops from real recordings (None: as many as they are)
     seed: int = 0
     net: NetConfig = field(default_factory=NetConfig)
 
@@ -81,6 +82,7 @@ def train(
     budget = config.minutes * 60.0
     start = clock()
     losses: list[float] = []
+    weights = source_weights(examples, config.real_share)
     bar = tqdm(total=config.max_steps, desc="training", disable=quiet, dynamic_ncols=True, unit="step")
     net.train()
     while True:
@@ -91,7 +93,8 @@ def train(
             break
         for group in opt.param_groups:
             group["lr"] = lr_at(fraction, config.lr)
-        b = sample_batch(examples, config.batch, config.crop_steps, config.net.context, config.net.lookahead, rng)
+        b = sample_batch(examples, config.batch, config.crop_steps, config.net.context, config.net.lookahead, rng,
+                         weights)
         loss = loss_fn(net, torch.from_numpy(b.mel), torch.from_numpy(b.visemes), torch.from_numpy(b.targets),
                        torch.from_numpy(b.mask).float(), config.label_smoothing)
         opt.zero_grad(set_to_none=True)
