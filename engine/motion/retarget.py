@@ -22,6 +22,7 @@ from livepuppet.engine.types import NUM_LANDMARKS, Expression, HeadMotion, Motio
 
 HEAD_PIVOT = np.array([0.0, 0.6, 1.0])  # face-frame units: between the ears, a little low
 SCALE_ANCHOR = 1.0  # the head scales about this fraction of the way from the eyes down to the chin
+ANCHOR_FROM, ANCHOR_FULL_AT = 0.02, 0.06  # scale change over which the anchor slides from the eyes to the chin
 _HEAD_FIELDS = ("yaw", "pitch", "roll", "tx", "ty", "scale")
 _EYE_IDX = np.array(sorted(set(ft.EYE_R_UPPER + ft.EYE_R_LOWER + ft.EYE_L_UPPER + ft.EYE_L_LOWER
                                + ft.EYE_R_UPPER_RING + ft.EYE_L_UPPER_RING + ft.IRIS_R + ft.IRIS_L)))
@@ -144,7 +145,10 @@ class Retargeter:
         local = (face - HEAD_PIVOT) @ rotation.T + HEAD_PIVOT @ pose.rotation.T
         # It grows about the neck too (the driver leaning in): the chin stays over the collar and the
         # forehead rises, so the neck between head and body is not squeezed.
-        anchor = self._scale_anchor @ pose.rotation.T
+        # A small scale wobble is tracker noise: about the eyes it barely shows, about the chin it would move
+        # the whole upper face, so the anchor slides to the chin only as the head really grows or shrinks.
+        share = _smoothstep((abs(head.scale - 1.0) - ANCHOR_FROM) / (ANCHOR_FULL_AT - ANCHOR_FROM))
+        anchor = share * (self._scale_anchor @ pose.rotation.T)
         landmarks = origin + pose.scale * (anchor + head.scale * (local - anchor))
         return Target(pts=m.pts, seq=m.seq, landmarks=landmarks.astype(np.float32), expression=expression,
                       head=head)
