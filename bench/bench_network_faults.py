@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 from livepuppet.streaming.clients.lossy_link import LinkFaults, LossyLink, impair
-from livepuppet.streaming.clients.server_process import ServerProcess
+from livepuppet.streaming.clients.server_process import SOAK_OVERRIDES, ServerProcess
 from livepuppet.streaming.clients.soak_client import nodding_portrait
 from livepuppet.streaming.clients.talk_client import TalkClient
 from livepuppet.streaming.clients.whip_client import ArrayVideoTrack, WhipSession, whip_close, whip_connect
@@ -125,7 +125,7 @@ def main() -> int:
     parser.add_argument("--blackouts", type=int, default=3)
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, ServerProcess(Path(tmp) / "server.log") as server:
+    with tempfile.TemporaryDirectory() as tmp, ServerProcess(Path(tmp) / "server.log", SOAK_OVERRIDES) as server:
         result = {"puppet": asyncio.run(puppet(server, args.phase, args.blackouts)), "talk": asyncio.run(talk(server))}
         problems = server.log_problems()
     print(f"{'loss':>5} {'down fps':>9} {'up fps':>7}")

@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 from livepuppet.engine.media.audio_io import read_audio
-from livepuppet.streaming.clients.server_process import ServerProcess
+from livepuppet.streaming.clients.server_process import SOAK_OVERRIDES, ServerProcess
 from livepuppet.streaming.clients.soak_client import SPEECH_RATE, SoakSample, nodding_portrait, run_soak
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "soak.json"
@@ -48,7 +48,7 @@ def main() -> int:
                   f"{s.healthz_ms:>10}",
                   flush=True)
 
-        server = ServerProcess(Path(tmp) / "server.log")
+        server = ServerProcess(Path(tmp) / "server.log", SOAK_OVERRIDES)
         with server:
             report = asyncio.run(run_soak(server.base_url, server.ws_port, nodding_portrait(), speech, args.duration,
                                           server.status, args.sample, show))

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from livepuppet.engine.media.audio_io import read_audio
-from livepuppet.streaming.clients.server_process import ServerProcess
+from livepuppet.streaming.clients.server_process import SOAK_OVERRIDES, ServerProcess
 from livepuppet.streaming.clients.soak_client import SPEECH_RATE, run_soak
 
 pytestmark = pytest.mark.slow
@@ -25,7 +25,7 @@ WARMUP_S = 20.0
 def test_four_sessions_for_a_minute_stay_flat_and_in_sync(tmp_path: Path, face_frames: list[np.ndarray],
                                                           speech_wav: Path) -> None:
     speech = read_audio(speech_wav, SPEECH_RATE)
-    server = ServerProcess(tmp_path / "server.log")
+    server = ServerProcess(tmp_path / "server.log", SOAK_OVERRIDES)
     with server:
         report = asyncio.run(run_soak(server.base_url, server.ws_port, face_frames, speech, DURATION_S,
                                       server.status, sample_s=5.0))

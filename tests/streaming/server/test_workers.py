@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from aiortc import RTCPeerConnection
 from livepuppet.engine.media.audio_io import read_audio
 from livepuppet.streaming.clients.talk_client import TalkClient
 from livepuppet.streaming.clients.whip_client import ArrayVideoTrack, whip_close, whip_connect
@@ -36,7 +37,8 @@ def shm_segments() -> set[str]:
 
 @pytest.fixture()
 def two_workers(server_factory, config):  # noqa: ANN001, ANN201
-    return server_factory(replace(config, server=replace(config.server, workers=2, max_sessions=8)))
+    return server_factory(replace(config, server=replace(config.server, workers=2, max_sessions=8,
+                                                          session_rate_per_min=0.0)))  # many sessions, by design
 
 
 async def speak(c: TalkClient, pcm: np.ndarray) -> None:
@@ -121,6 +123,16 @@ def test_webcam_and_talk_sessions_through_shared_memory(two_workers, face_frames
     assert loud_packets >= 0.6 * sent_loud  # the speech came back from the worker (some late under load)
 
 
+async def real_offer() -> str:
+    """A valid browser-like offer (a video track to send), so only admission can refuse it."""
+    pc = RTCPeerConnection()
+    pc.addTransceiver(ArrayVideoTrack(30, [np.zeros((64, 64, 3), np.uint8)], count=1), direction="sendrecv")
+    await pc.setLocalDescription(await pc.createOffer())
+    sdp = pc.localDescription.sdp
+    await pc.close()
+    return sdp
+
+
 def test_admission_refuses_at_capacity(server_factory, config, speech_wav: Path) -> None:  # noqa: ANN001
     # One worker, margin 0.9: capacity is a tenth of a core, less than one talking head needs at 25 fps.
     server = server_factory(replace(config, server=replace(config.server, workers=1, capacity_margin=0.9)))
@@ -137,7 +149,7 @@ def test_admission_refuses_at_capacity(server_factory, config, speech_wav: Path)
                     break
                 await asyncio.sleep(0.1)
             status, _, headers = await asyncio.to_thread(http, "POST", server.base_url + "/whip",
-                                                         b"v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n",
+                                                         (await real_offer()).encode(),
                                                          {"Content-Type": "application/sdp"})
             async with TalkClient(f"ws://127.0.0.1:{port}/talk") as refused:
                 await refused.wait_for(lambda t: t.of_type(Error), 30)
