@@ -32,4 +32,4 @@ python -c "import mediapipe" 2>/dev/null || pip install -q --no-deps mediapipe==
 pip install -q -e '.[test,pipecat,livekit]'  # the voice-agent integrations are tested too
 ruff check .
 mypy streaming cli engine kernels export integrations errors.py
-python -m pytest -n 2 "$@"
+python -m pytest -n 2 --dist loadgroup "$@"  # real-time tests share one worker (xdist_group)

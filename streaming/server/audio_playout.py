@@ -40,6 +40,12 @@ class AudioPlayout:
             while self._queue.queued > self._capacity:  # a stalled consumer: keep the newest
                 self.dropped_samples += self._queue.drop_oldest()
 
+    def skip(self, n: int) -> None:
+        """Drop the next ``n`` samples unplayed (their time passed while the consumer stalled)."""
+        with self._lock:
+            if self._playing:
+                self.dropped_samples += self._queue.take_into(np.empty(min(n, self._queue.queued), np.float32))
+
     def pull(self, n: int) -> np.ndarray:
         """The next ``n`` samples to play (zeros where there is nothing)."""
         out = np.zeros(n, np.float32)

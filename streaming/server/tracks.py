@@ -151,8 +151,11 @@ class PlayoutAudioTrack(MediaStreamTrack):
             await asyncio.sleep((due - now) / 1e9)
         elif now - due > 5 * AUDIO_FRAME_S * 1e9:
             # The loop stalled: leave a gap in the timeline for the time that passed (the receiver conceals
-            # it) instead of bursting, or falling behind real time and so behind the video by every stall.
-            self._sent += int((now - due) // int(AUDIO_FRAME_S * 1e9))
+            # it) instead of bursting, or falling behind real time and so behind the video by every stall;
+            # the audio that should have played meanwhile is dropped too, or the buffer would keep the delay.
+            missed = int((now - due) // int(AUDIO_FRAME_S * 1e9))
+            self._sent += missed
+            self._playout.skip(missed * self._samples)
         samples = self._playout.pull(self._samples)
         pcm = np.clip(samples * 32767.0, -32768, 32767).astype(np.int16)[None, :]
         frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")

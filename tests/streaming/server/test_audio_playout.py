@@ -33,3 +33,12 @@ def test_bounded_and_cleared() -> None:
     assert np.array_equal(playout.pull(10), ramp(200, 10))  # the newest audio was kept
     playout.clear()
     assert playout.queued_s == 0 and not playout.pull(10).any()
+
+
+def test_skip_drops_the_time_a_stalled_consumer_missed() -> None:
+    playout = AudioPlayout(1000, preroll_s=0.0)
+    playout.push(ramp(0, 100))
+    playout.pull(10)
+    playout.skip(30)  # 30 ms passed without a pull
+    assert np.array_equal(playout.pull(10), ramp(40, 10)) and playout.dropped_samples == 30
+
