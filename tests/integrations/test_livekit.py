@@ -17,6 +17,8 @@ import pytest
 
 pytest.importorskip("livekit.agents", reason="the livekit extra is not installed (pip install 'livepuppet[livekit]')")
 
+pytestmark = pytest.mark.realtime  # paced in real time, and its timing is asserted
+
 from livekit import rtc  # noqa: E402
 from livekit.agents import JobRequest  # noqa: E402
 from livekit.agents.ipc.mock_room import create_mock_room  # noqa: E402

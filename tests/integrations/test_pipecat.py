@@ -14,6 +14,8 @@ import pytest
 
 pytest.importorskip("pipecat", reason="the pipecat extra is not installed (pip install 'livepuppet[pipecat]')")
 
+pytestmark = pytest.mark.realtime  # paced in real time, and its timing is asserted
+
 from livepuppet.engine.face.expression import FaceFeatures  # noqa: E402
 from livepuppet.integrations.pipecat import METADATA_KEY, AvatarEmotionFrame, LivePuppetVideoService  # noqa: E402
 from pipecat.frames.frames import (  # noqa: E402

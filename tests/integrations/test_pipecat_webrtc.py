@@ -25,7 +25,7 @@ from livepuppet.engine.face.expression import FaceFeatures  # noqa: E402
 from livepuppet.streaming.av_sync import envelope_lag  # noqa: E402
 from livepuppet.streaming.server.ice import restrict_host_addresses  # noqa: E402
 
-pytestmark = pytest.mark.xdist_group("realtime")  # real-time tests run one at a time
+pytestmark = pytest.mark.realtime
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "pipecat_avatar_bot.py"
 TEXT = "Papa bought a map. Bob may pop by the barn. Mama, a bad apple!"
 

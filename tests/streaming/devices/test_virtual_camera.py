@@ -74,6 +74,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.realtime
 def test_cam_records_the_avatar_from_a_file_camera(tmp_path: Path, driver_video: Path,
                                                    measure_face: Callable[[np.ndarray], FaceFeatures | None]) -> None:
     out = tmp_path / "avatar.mp4"

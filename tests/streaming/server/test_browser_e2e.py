@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]  # real-time tests run one at a time
+pytestmark = [pytest.mark.slow, pytest.mark.realtime]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 

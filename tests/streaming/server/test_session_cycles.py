@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from livepuppet.streaming.clients.whip_client import ArrayVideoTrack, whip_close, whip_connect
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]  # real-time tests run one at a time
+pytestmark = [pytest.mark.slow, pytest.mark.realtime]
 WARMUP_CYCLES = 40  # allocator arenas and native codec pools keep growing for ~40 cycles, then level off
 CYCLES = 20
 

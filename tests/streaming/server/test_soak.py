@@ -16,7 +16,7 @@ from livepuppet.engine.media.audio_io import read_audio
 from livepuppet.streaming.clients.server_process import SOAK_OVERRIDES, ServerProcess
 from livepuppet.streaming.clients.soak_client import SPEECH_RATE, run_soak
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]  # real-time tests run one at a time
+pytestmark = [pytest.mark.slow, pytest.mark.realtime]
 
 DURATION_S = 60.0
 WARMUP_S = 20.0

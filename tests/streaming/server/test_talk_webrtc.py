@@ -17,7 +17,7 @@ from livepuppet.streaming.clients.whip_client import whip_close, whip_connect
 from livepuppet.streaming.protocol import Interrupted, Ready, Speaking
 from livepuppet.streaming.server.app import STATE_KEY
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]  # real-time tests run one at a time
+pytestmark = [pytest.mark.slow, pytest.mark.realtime]
 
 
 async def talk_session(server, pcm: np.ndarray, rate: int, interrupt_after_s: float | None = None):  # noqa: ANN001, ANN201

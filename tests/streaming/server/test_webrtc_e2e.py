@@ -14,7 +14,7 @@ from livepuppet.engine.face.expression import FaceFeatures
 from livepuppet.streaming.clients.whip_client import ArrayVideoTrack, whip_close, whip_connect
 from livepuppet.streaming.latency_probe import read_id, stamp_id
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]  # real-time tests run one at a time
+pytestmark = [pytest.mark.slow, pytest.mark.realtime]
 DRIVER_FPS = 30  # as tests/streaming/conftest.py
 
 

@@ -24,7 +24,7 @@ from livepuppet.streaming.server.app import STATE_KEY
 
 from tests.streaming.server.http_client import http
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("realtime")]  # real-time tests run one at a time
+pytestmark = [pytest.mark.slow, pytest.mark.realtime]
 
 
 def health(server) -> dict:  # noqa: ANN001
