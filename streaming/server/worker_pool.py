@@ -192,6 +192,7 @@ class RemoteJob(EngineJob):
         self._died = False
         self._last_out = -1
         self._closed = False
+        self._rings_lock = threading.Lock()  # the relay (reader thread) never reads a ring being unmapped
 
     # -- manager-facing contract --------------------------------------------------------------------------
 
@@ -206,11 +207,13 @@ class RemoteJob(EngineJob):
         return self._failed or self._died
 
     def input_stats(self) -> RingStats:
-        return self.input_ring.stats() if self.input_ring is not None else RingStats()
+        with self._rings_lock:
+            return self.input_ring.stats() if self.input_ring is not None and not self._closed else RingStats()
 
     def close_input(self) -> None:
-        if self.input_ring is not None:
-            self.input_ring.close()
+        with self._rings_lock:
+            if self.input_ring is not None and not self._closed:
+                self.input_ring.close()
 
     def control(self, controls: Controls) -> None:
         if self.kind != "puppet":
@@ -219,18 +222,20 @@ class RemoteJob(EngineJob):
 
     def close(self) -> None:
         """Close the worker's job, then free the shared rings (blocking: called off the event loop)."""
-        if self._closed:
-            return
-        self._closed = True
+        with self._rings_lock:
+            if self._closed:
+                return
+            self._closed = True
         self.handle.jobs.pop(self.name, None)
         if self.handle.alive:
             try:
                 self.handle.send(m.CloseJob(self.name))
             except WorkerDied:
                 pass
-        for ring in (self.input_ring, self.output_ring):
-            if ring is not None:
-                ring.unlink()
+        with self._rings_lock:
+            for ring in (self.input_ring, self.output_ring):
+                if ring is not None:
+                    ring.unlink()
 
     # -- talk and frames ---------------------------------------------------------------------------------
 
@@ -277,11 +282,14 @@ class RemoteJob(EngineJob):
 
     def deliver(self, event: m.Event) -> None:
         if isinstance(event, m.FrameReady) and self.output_ring is not None:
-            frame = self.output_ring.take(self._last_out)
-            if frame is not None:
-                with frame:
-                    self._last_out = frame.seq
-                    self._publish(frame.pixels, frame.pts, frame.seq, frame.stamps)
+            with self._rings_lock:
+                if self._closed:
+                    return
+                frame = self.output_ring.take(self._last_out)
+                if frame is not None:
+                    with frame:
+                        self._last_out = frame.seq
+                        self._publish(frame.pixels, frame.pts, frame.seq, frame.stamps)
         elif isinstance(event, m.TalkAudio) and self.playout is not None:
             self.playout.push(event.pcm)
         elif isinstance(event, m.JpegFrame) and self.send_frame is not None:
