@@ -273,11 +273,7 @@ class TalkingHeadGenerator:
 
     def set_emotion(self, name: str, intensity: float) -> None:
         """Ease towards ``name`` (neutral, happy, sad, surprised, angry) at ``intensity`` in [0, 1]."""
-        if name not in EMOTIONS:
-            raise InputError(f"emotion must be one of {', '.join(EMOTIONS)}, not {name!r}")
-        if isinstance(intensity, bool) or not 0.0 <= float(intensity) <= 1.0:
-            raise InputError(f"emotion intensity must be a number in [0, 1], not {intensity!r}")
-        self.head.set_emotion(name, float(intensity))
+        self.head.set_emotion(*check_emotion(name, intensity))
 
     # -- state --------------------------------------------------------------------------------------------
 
@@ -463,6 +459,15 @@ class TalkingHeadGenerator:
         segment.played += n
         segment.slices += 1
         return out
+
+
+def check_emotion(name: str, intensity: float) -> tuple[str, float]:
+    """A valid (emotion, intensity) pair, or an :class:`InputError` naming what is wrong."""
+    if name not in EMOTIONS:
+        raise InputError(f"emotion must be one of {', '.join(EMOTIONS)}, not {name!r}")
+    if isinstance(intensity, bool) or not 0.0 <= float(intensity) <= 1.0:
+        raise InputError(f"emotion intensity must be a number in [0, 1], not {intensity!r}")
+    return name, float(intensity)
 
 
 def _as_float(pcm: np.ndarray) -> np.ndarray:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from livepuppet.engine.clock import Clock
 from livepuppet.engine.config import EngineConfig
-from livepuppet.engine.speech.generator import BufferFull
+from livepuppet.engine.speech.generator import BufferFull, check_emotion
 from livepuppet.engine.speech.mouth_model import MouthFrame
 from livepuppet.errors import InputError, LivepuppetError
 from livepuppet.streaming.frame_ring import RingStats
@@ -330,11 +330,8 @@ class RemoteSpeech:
             self._job.playout.clear()
 
     def set_emotion(self, name: str, intensity: float) -> None:
-        from livepuppet.engine.config import EMOTIONS
-
-        if name not in EMOTIONS:
-            raise InputError(f"emotion must be one of {', '.join(EMOTIONS)}, not {name!r}")
-        self._job.handle.send(m.SetEmotion(self._job.name, name, float(intensity)))
+        """Checked here, where the caller can be told (the worker does not answer this command)."""
+        self._job.handle.send(m.SetEmotion(self._job.name, *check_emotion(name, intensity)))
 
 
 class WorkerPool:

@@ -144,7 +144,10 @@ class WorkerHost:
         else:
             hosted = self._jobs.get(getattr(command, "job_id", ""))
             if hosted is not None:
-                self._job_command(hosted, command)
+                try:
+                    self._job_command(hosted, command)
+                except LivepuppetError as exc:  # one session's bad command must not stop the whole worker
+                    log.warning("job %s: %s refused: %s", hosted.job.name, type(command).__name__, exc)
 
     def _job_command(self, hosted: _Hosted, command: m.Command) -> None:
         job, gen = hosted.job, hosted.generator
