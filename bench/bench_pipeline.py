@@ -6,9 +6,10 @@ performance (talking, blinking, head turning; ``t = i / 25``), it times
 
 * each animate stage on its own: retarget, render (and inside it: target points, draw order, backward
   map, refine map, remap, mouth interior), composite (paste-back into the full portrait); the render
-  breakdown mirrors ``MeshRenderer.render`` and is checked against it (pixel-equal) on every frame;
+  breakdown is the one ``MeshRenderer.render`` reports;
 * track: MediaPipe tracking of a 640×480 driver frame (the portrait's own animated crop, letterboxed, so
   a face is always there) turned into a motion (``Driver.motion``);
+* each CPU warp (``--warps``: the compiled one and the OpenCV one), side by side in one run;
 * end to end per frame: track + ``animate(full=False)`` (the streaming case, crop output) and
   track + ``animate(full=True)`` (paste-back into the portrait); fps = 1000 / median ms.
 
@@ -46,6 +47,7 @@ from livepuppet.engine.render.compositor import Compositor
 from livepuppet.engine.render.mesh_renderer import MeshRenderer
 from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.types import Motion, VideoFrame
+from livepuppet.kernels import jit_warp
 from skimage import data
 
 PRESET = "cpu-realtime"
@@ -145,8 +147,8 @@ def _version(package: str) -> str:
 # --------------------------------------------------------------------------------------------- inputs
 
 
-def config_for(size: int) -> EngineConfig:
-    return load_config(PRESET, [f"render.crop_size={size}"])
+def config_for(size: int, warp: str = "auto") -> EngineConfig:
+    return load_config(PRESET, [f"render.crop_size={size}", f"render.cpu_warp={warp!r}"])
 
 
 def motion_at(i: int) -> Motion:
@@ -223,8 +225,9 @@ def bench_end_to_end(source: PreparedSource, cfg: EngineConfig, drivers: list[Vi
     return samples, found
 
 
-def bench_size(image: np.ndarray, size: int, drivers: list[VideoFrame], frames: int, warmup: int) -> dict[str, Any]:
-    cfg = config_for(size)
+def bench_size(image: np.ndarray, size: int, warp: str, drivers: list[VideoFrame], frames: int,
+               warmup: int) -> dict[str, Any]:
+    cfg = config_for(size, warp)
     source, t_prepare = timed(open_portrait, image, cfg)
     stages = bench_stages(source, cfg, frames, warmup)
     e2e, found = bench_end_to_end(source, cfg, drivers, warmup)
@@ -232,6 +235,7 @@ def bench_size(image: np.ndarray, size: int, drivers: list[VideoFrame], frames: 
     end_to_end = {key: {**summary[key], "fps": 1000.0 / summary[key]["median_ms"]} for key, _ in E2E_ROWS}
     return {
         "crop_size": size,
+        "cpu_warp": warp,
         "prepare_ms": t_prepare / 1e6,
         "mesh": {"points": len(source.mesh.points), "triangles": len(source.mesh.triangles)},
         "stages": {key: summary[key] for key, _ in STAGE_ROWS},
@@ -256,7 +260,7 @@ def _single_cells(values: list[float]) -> list[str]:
 
 def format_table(results: list[dict[str, Any]]) -> str:
     """Rows: stages, then end to end and fps; columns: median and p95 per crop size."""
-    header = ["stage (ms)"] + [f"{r['crop_size']} {k}" for r in results for k in ("median", "p95")]
+    header = ["stage (ms)"] + [f"{r['crop_size']} {r['cpu_warp']} {k}" for r in results for k in ("median", "p95")]
     rows = [["prepare (open_portrait, once)", *_single_cells([r["prepare_ms"] for r in results])]]
     rows += [[label, *_stat_cells([r["stages"][key] for r in results])] for key, label in STAGE_ROWS]
     rows += [[f"animate(full={flag})", *_stat_cells([r["animate"][key] for r in results])]
@@ -284,8 +288,8 @@ def format_notes(results: list[dict[str, Any]], frames: int) -> str:
     notes = ["stage rows: scripted motion; animate and end-to-end rows: motion tracked from the driver frames "
              "(relative to its first frame, so smaller), hence they are not the sum of the stage rows"]
     for r in results:
-        notes.append(f"crop {r['crop_size']}: mesh {r['mesh']['points']} points / {r['mesh']['triangles']} "
-                     f"triangles; face tracked in {r['track_found']}/{frames} driver frames")
+        notes.append(f"crop {r['crop_size']} ({r['cpu_warp']} warp): mesh {r['mesh']['points']} points / "
+                     f"{r['mesh']['triangles']} triangles; face tracked in {r['track_found']}/{frames} driver frames")
     return "\n".join(notes)
 
 
@@ -294,6 +298,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--frames", type=int, default=120, help="counted frames per size (default 120)")
     parser.add_argument("--warmup", type=int, default=10, help="warm-up frames, not counted (default 10)")
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512], help="crop sizes (default 256 512)")
+    parser.add_argument("--warps", nargs="+", choices=["jit", "opencv"], default=None,
+                        help="CPU warps to compare side by side (default: jit and opencv; opencv without numba)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help=f"results file (default {DEFAULT_JSON})")
     args = parser.parse_args(argv)
     if args.frames < 1 or args.warmup < 0:
@@ -307,13 +313,16 @@ def main(argv: list[str] | None = None) -> int:
     print(format_header(machine, args.frames, args.warmup), flush=True)
     image = data.astronaut()
     drivers = driver_frames(image, args.warmup + args.frames)
-    results = [bench_size(image, size, drivers, args.frames, args.warmup) for size in args.sizes]
+    warps = args.warps or (["jit", "opencv"] if jit_warp.available() else ["opencv"])
+    results = [bench_size(image, size, warp, drivers, args.frames, args.warmup)
+               for size in args.sizes for warp in warps]
     print()
     print(format_table(results))
     print()
     print(format_notes(results, args.frames))
     report = {"machine": machine,
               "settings": {"preset": PRESET, "frames": args.frames, "warmup": args.warmup, "sizes": args.sizes,
+                           "warps": warps,
                            "portrait": "skimage.data.astronaut (512x512)", "motion": "scripted_motion(i / 25)",
                            "driver_frame": f"{DRIVER_SIZE[1]}x{DRIVER_SIZE[0]} letterboxed animated crop"},
               "results": results}

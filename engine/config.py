@@ -114,6 +114,9 @@ class DriverConfig:
         _check_range("driver.ease_s", self.ease_s, 0.0, 10.0)
 
 
+CPU_WARPS = ("auto", "jit", "opencv")
+
+
 @dataclass(frozen=True, slots=True)
 class RenderConfig:
     """Mesh renderer settings."""
@@ -121,9 +124,12 @@ class RenderConfig:
     renderer: str = "mesh"
     crop_size: int = 512  # side of the square face crop that is animated (256 or 512 typical)
     crop_scale: float = 4.6  # crop side in face units (inter-ocular distances) (head, hair and some neck)
-    map_scale: float = 0.5  # resolution of the dense warp map relative to the crop (it is smooth)
+    map_scale: float = 0.5  # OpenCV warp: resolution of the dense warp map relative to the crop (it is smooth)
     mouth_interior: bool = True  # synthesize cavity, teeth and tongue when the mouth opens
     device: str = "cpu"
+    # CPU mesh warp: "jit" (compiled by Numba, exact at full resolution, the GPU kernels' algorithm),
+    # "opencv" (coarse map from OpenCV rasterization, upsampled and refined; no Numba needed) or "auto".
+    cpu_warp: str = "auto"
     weights: str = ""  # neural renderer: directory of LivePortrait checkpoints (or a distilled student)
 
     def __post_init__(self) -> None:
@@ -131,6 +137,8 @@ class RenderConfig:
             raise ConfigError(f"render.renderer {self.renderer!r} is not available; use 'mesh' or 'neural'")
         if self.device != "cpu" and not self.device.startswith("cuda"):
             raise ConfigError(f"render.device must be 'cpu' or 'cuda' (or 'cuda:N'), not {self.device!r}")
+        if self.cpu_warp not in CPU_WARPS:
+            raise ConfigError(f"render.cpu_warp must be one of {', '.join(CPU_WARPS)}, not {self.cpu_warp!r}")
         _check_range("render.crop_size", self.crop_size, 64, 2048)
         _check_range("render.crop_scale", self.crop_scale, 2.0, 8.0)
         _check_range("render.map_scale", self.map_scale, 0.125, 1.0)

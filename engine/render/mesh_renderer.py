@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import numpy as np
 from livepuppet.engine.clock import Clock, MonotonicClock
-from livepuppet.engine.config import RenderConfig
+from livepuppet.engine.config import EngineConfig, RenderConfig
 from livepuppet.engine.face import topology as ft
 from livepuppet.engine.render.mouth_interior import paint_mouth_interior
 from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.types import NUM_LANDMARKS, Target
+from livepuppet.kernels import jit_warp
 from livepuppet.kernels.backend import KernelBackend, get_backend
 from livepuppet.kernels.device_mesh_warp import DeviceMeshWarp
+from livepuppet.kernels.jit_warp import JitMeshWarp, use_jit_warp
 from livepuppet.kernels.mesh_warp import backward_map, refine_map, remap_bilinear, signed_areas, triangle_affines
 
 _OVAL = np.array(ft.FACE_OVAL)
@@ -93,6 +95,12 @@ def outline_mix(points: np.ndarray, outline: np.ndarray) -> np.ndarray:
     return w / w.sum(axis=1, keepdims=True)
 
 
+def warm_renderer(config: EngineConfig) -> None:
+    """Compile the CPU warp now if ``config`` renders with it (start-up), so no session's first frame waits."""
+    if config.render.renderer == "mesh" and config.render.device == "cpu" and use_jit_warp(config.render.cpu_warp):
+        jit_warp.warm_up()
+
+
 class MeshRenderer:
     """Per-portrait renderer; cheap to create once the source is prepared. Not thread-safe."""
 
@@ -122,6 +130,15 @@ class MeshRenderer:
         kernels = backend if backend is not None else get_backend(config.device)
         # On a device the exact full-resolution map and the sampling run in one pass; crop and mesh stay there.
         self._device = None if kernels.name == "cpu" else DeviceMeshWarp(kernels, source.crop, self._src_points, tris)
+        # On the CPU the compiled warp computes that same exact map (the OpenCV path approximates it).
+        self._jit = None
+        if self._device is None and use_jit_warp(config.cpu_warp):
+            self._jit = JitMeshWarp(source.crop, self._src_points, tris)
+
+    @property
+    def warp_path(self) -> str:
+        """Which warp renders: "device", "jit" (compiled CPU) or "opencv"."""
+        return "device" if self._device is not None else ("jit" if self._jit is not None else "opencv")
 
 
     def target_points(self, target: Target) -> np.ndarray:
@@ -176,6 +193,11 @@ class MeshRenderer:
         if self._device is not None:  # map, refinement and remap in one device pass; "remap" holds it all
             marks.extend([("backward_map", now()), ("refine_map", now())])
             out = self._device.warp(dst, order)
+            marks.append(("remap", now()))
+        elif self._jit is not None:  # exact at full resolution: nothing to refine
+            map_x, map_y = self._jit.backward_map(dst, order)
+            marks.extend([("backward_map", now()), ("refine_map", now())])
+            out = remap_bilinear(src.crop, map_x, map_y)
             marks.append(("remap", now()))
         else:
             affines = triangle_affines(self._src_points, dst, tris)

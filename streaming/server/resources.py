@@ -9,6 +9,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from livepuppet.engine.config import EngineConfig
+from livepuppet.engine.render.mesh_renderer import warm_renderer
 from livepuppet.engine.speech.mouth_model import AudioMouthModel
 from livepuppet.streaming.server.driver_pool import DriverPool
 from livepuppet.streaming.server.engine_worker import EngineWorker
@@ -48,7 +49,9 @@ class EngineResources:
 
     async def start(self) -> None:
         # Encoders, decoders and portrait preparation run in the loop's default executor: the fixed pool.
-        asyncio.get_running_loop().set_default_executor(self.blocking)
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(self.blocking)
+        await loop.run_in_executor(None, warm_renderer, self._config)
         if self.pool is not None:
             await self.pool.start()
 

@@ -20,6 +20,7 @@ from multiprocessing.connection import Connection
 import numpy as np
 from livepuppet.engine.clock import MonotonicClock
 from livepuppet.engine.config import EngineConfig
+from livepuppet.engine.render.mesh_renderer import warm_renderer
 from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.speech.generator import SEGMENT_END, AudioChunk, BufferFull, TalkingHeadGenerator
 from livepuppet.engine.speech.mouth_model import AudioMouthModel
@@ -113,6 +114,7 @@ class WorkerHost:
         stats = threading.Thread(target=self._report, name="livepuppet-worker-stats", daemon=True)
         stats.start()
         self._speech_model()  # load once before taking sessions: the first talking head starts at once
+        warm_renderer(self._config)
         self._link.send(m.WorkerReady(os.getpid()))
         try:
             while True:
