@@ -13,6 +13,8 @@ WINDOW = 640  # 40 ms: two periods of a 50 Hz voice
 F0_MIN, F0_MAX = 60.0, 400.0
 VOICING_THRESHOLD = 0.45  # normalized autocorrelation peak needed to call a frame voiced
 SILENCE_DB = -50.0
+_TAPER = np.hanning(WINDOW)
+_LAGS = np.arange(WINDOW)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +31,7 @@ def analyse(windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     x = windows - windows.mean(axis=1, keepdims=True)
     rms = np.sqrt(np.mean(x * x, axis=1) + 1e-12)
     db = 20 * np.log10(rms)
-    spec = np.fft.rfft(x * np.hanning(WINDOW), n=2 * WINDOW, axis=1)
+    spec = np.fft.rfft(x * _TAPER, n=2 * WINDOW, axis=1)
     ac = np.fft.irfft(np.abs(spec) ** 2, axis=1)[:, :WINDOW]
     lo, hi = int(SAMPLE_RATE / F0_MAX), int(SAMPLE_RATE / F0_MIN)
     lags = ac[:, lo:hi] / np.maximum(ac[:, :1], 1e-12)
@@ -54,7 +56,7 @@ class ProsodyStream:
         n = (len(self._buffer) - WINDOW) // HOP + 1
         if n <= 0:
             return []
-        idx = np.arange(WINDOW)[None, :] + HOP * np.arange(n)[:, None]
+        idx = _LAGS[None, :] + HOP * np.arange(n)[:, None]
         db, f0 = analyse(self._buffer[idx])
         self._buffer = self._buffer[n * HOP:]
         out = [ProsodyFrame(t=(self._frames + i + 0.5) * HOP / SAMPLE_RATE, db=float(db[i]), f0=float(f0[i]))

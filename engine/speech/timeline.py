@@ -84,7 +84,7 @@ class SpeechTimeline:
             self._mouth = _Series(len(_MOUTH), np.float32, self._capacity)
             self._mouth_t0 = 0.0  # speech time of the oldest kept mouth frame's start
             self._db: deque[float] = deque(maxlen=STRESS_LAG)
-            self._f0: deque[float] = deque(maxlen=PITCH_HISTORY)
+            self._f0 = _Series(1, np.float32, PITCH_HISTORY)
             self._prosody = _Series(2, np.float32, self._capacity)  # stress, accent
             self._prosody_base = 0  # hop index of the oldest kept prosody frame
 
@@ -112,11 +112,12 @@ class SpeechTimeline:
                 if len(self._db) == STRESS_LAG:  # rise over the last 50 ms
                     rows[k, 0] = np.clip((frame.db - self._db[0]) / STRESS_DB, 0.0, 1.0)
                 self._db.append(frame.db)
-                self._f0.append(frame.f0)
-            voiced = np.array([f for f in self._f0 if f > 0], np.float32)
+            f0 = np.array([f.f0 for f in frames], np.float32)
+            self._f0.append(f0[:, None])
+            history = self._f0.view()[:, 0]
+            voiced = history[history > 0]
             median = float(np.median(voiced)) if len(voiced) >= 10 else 0.0
             if median > 0:
-                f0 = np.array([f.f0 for f in frames], np.float32)
                 ok = f0 > 0
                 rows[ok, 1] = np.clip(np.log2(f0[ok] / median) / ACCENT_OCTAVES, 0.0, 1.0)
             self._prosody_base += self._prosody.append(rows)
