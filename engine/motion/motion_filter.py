@@ -45,11 +45,19 @@ class MotionFilter:
     def reset(self) -> None:
         self._filter.reset()
 
+    def hold(self, head: HeadMotion, expression: Expression, t: float) -> None:
+        """Put the filter at rest on (head, expression) at ``t`` (see :meth:`OneEuroFilter.hold`)."""
+        self._filter.hold(_channels(head, expression), t)
+
     def __call__(self, head: HeadMotion, expression: Expression, t: float) -> tuple[HeadMotion, Expression]:
-        raw = np.concatenate([np.array([getattr(head, f) for f in HEAD_FIELDS]) * _TO_RAD, expression.as_array()])
-        out = self._filter(raw, t)
+        out = self._filter(_channels(head, expression), t)
         head_values = out[:_N_HEAD] / _TO_RAD
         return HeadMotion(*(float(v) for v in head_values)), Expression.from_array(out[_N_HEAD:])
+
+
+def _channels(head: HeadMotion, expression: Expression) -> np.ndarray:
+    """The filtered channels: head fields (angles in rad), then the expression."""
+    return np.concatenate([np.array([getattr(head, f) for f in HEAD_FIELDS]) * _TO_RAD, expression.as_array()])
 
 
 def unfiltered(config: RetargetConfig) -> RetargetConfig:

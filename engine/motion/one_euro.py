@@ -39,6 +39,13 @@ class OneEuroFilter:
         self._x = self._dx = self._raw = self._v = None
         self._t = None
 
+    def hold(self, value: np.ndarray, t: float) -> None:
+        """Set the state to ``value`` at rest at time ``t`` (the caller drove the output itself, e.g. easing a
+        lost face to neutral): the next input is filtered from there, without a jump."""
+        x = np.asarray(value, dtype=np.float64)
+        self._x, self._dx, self._t = x.copy(), np.zeros_like(x), t
+        self._raw, self._v = x.copy(), np.zeros_like(x)
+
     def __call__(self, value: np.ndarray, t: float) -> np.ndarray:
         x = np.asarray(value, dtype=np.float64)
         if self._x is None or self._t is None or self._dx is None or self._raw is None or self._v is None:

@@ -63,7 +63,7 @@ class Retargeter:
         self._filter = MotionFilter(config)
         self._delta_filter = OneEuroFilter(config.filter_min_cutoff, config.filter_beta, config.filter_d_cutoff,
                                            config.filter_lead)
-        self._last: Motion | None = None
+        self._last_out: tuple[HeadMotion, Expression, np.ndarray | None] | None = None  # shown, filtered
         self._lost_since_ns: int | None = None
         gains = np.ones((NUM_LANDMARKS, 1))
         gains[_MOUTH_IDX] = config.mouth_gain if config.lip_retargeting else 0.0
@@ -75,27 +75,33 @@ class Retargeter:
     def reset(self) -> None:
         self._filter.reset()
         self._delta_filter.reset()
-        self._last = None
+        self._last_out = None
         self._lost_since_ns = None
 
-    def _resolve(self, motion: Motion) -> Motion:
-        """A usable motion: the input, or while the face is lost, the held one easing to neutral."""
-        if motion.face_found:
-            self._last = motion
-            self._lost_since_ns = None
-            return motion
-        if self._last is None:
-            return Motion(pts=motion.pts, seq=motion.seq)
+    def _lost_weight(self, pts: int) -> float:
+        """How much of the last output a lost face still shows at ``pts``: 1 while holding, easing to 0."""
         if self._lost_since_ns is None:
-            self._lost_since_ns = motion.pts
-        lost_s = (motion.pts - self._lost_since_ns) / 1e9
-        k = 1.0 - _smoothstep((lost_s - self._config.lost_hold_s) / max(self._config.lost_ease_s, 1e-6))
-        held = self._last
-        head = HeadMotion(*(k * getattr(held.head, f) + (1 - k) * getattr(HeadMotion(), f) for f in _HEAD_FIELDS))
+            self._lost_since_ns = pts
+        lost_s = (pts - self._lost_since_ns) / 1e9
+        return 1.0 - _smoothstep((lost_s - self._config.lost_hold_s) / max(self._config.lost_ease_s, 1e-6))
+
+    def _ease_lost(self, pts: int, t: float) -> tuple[HeadMotion, Expression, np.ndarray | None]:
+        """While the face is lost: the last output (filtered, limited) eased to neutral, in exactly
+        ``lost_hold_s + lost_ease_s``; the filters are held on it, so they do not slow the ease down and a
+        face found again continues from what is shown."""
+        assert self._last_out is not None
+        k = self._lost_weight(pts)
+        last_head, last_expression, last_deltas = self._last_out
+        rest = HeadMotion()
+        head = HeadMotion(*(k * getattr(last_head, f) + (1 - k) * getattr(rest, f) for f in _HEAD_FIELDS))
         neutral = Expression().as_array()
-        expression = Expression.from_array(neutral + k * (held.expression.as_array() - neutral))
-        deltas = None if held.deltas is None else (held.deltas * k).astype(np.float32)
-        return Motion(pts=motion.pts, seq=motion.seq, head=head, expression=expression, deltas=deltas)
+        expression = Expression.from_array(neutral + k * (last_expression.as_array() - neutral))
+        self._filter.hold(head, expression, t)
+        deltas = None
+        if last_deltas is not None:
+            deltas = last_deltas * k
+            self._delta_filter.hold(deltas, t)
+        return head, expression, deltas
 
     def _limit(self, head: HeadMotion, e: Expression) -> tuple[HeadMotion, Expression]:
         c = self._config
@@ -126,14 +132,27 @@ class Retargeter:
 
     def retarget(self, motion: Motion) -> Target:
         """Motion → target landmarks in the portrait's crop pixels."""
-        m = self._resolve(motion)
-        head, expression = self._limit(m.head, m.expression)
-        t = m.pts / 1e9
-        head, expression = self._filter(head, expression, t)
-        expression = _after_lead(expression)
+        t = motion.pts / 1e9
         src = self._source
-        if self._config.mode == "landmarks" and m.deltas is not None:
-            deltas = _clip_norm(self._delta_filter(m.deltas.astype(np.float64), t), self._config.max_delta)
+        landmarks_mode = self._config.mode == "landmarks"
+        deltas: np.ndarray | None
+        if not motion.face_found and self._last_out is not None:
+            head, expression, deltas = self._ease_lost(motion.pts, t)
+        else:
+            if motion.face_found:
+                self._lost_since_ns = None
+                m = motion
+            else:  # no face yet: neutral
+                m = Motion(pts=motion.pts, seq=motion.seq)
+            head, expression = self._limit(m.head, m.expression)
+            head, expression = self._filter(head, expression, t)
+            expression = _after_lead(expression)
+            deltas = None
+            if landmarks_mode and m.deltas is not None:
+                deltas = _clip_norm(self._delta_filter(m.deltas.astype(np.float64), t), self._config.max_delta)
+            if motion.face_found:
+                self._last_out = (head, expression, deltas)
+        if landmarks_mode and deltas is not None:
             face = src.neutral + deltas * self._delta_gains
             uncross(face)
         else:
@@ -150,5 +169,5 @@ class Retargeter:
         share = _smoothstep((abs(head.scale - 1.0) - ANCHOR_FROM) / (ANCHOR_FULL_AT - ANCHOR_FROM))
         anchor = share * (self._scale_anchor @ pose.rotation.T)
         landmarks = origin + pose.scale * (anchor + head.scale * (local - anchor))
-        return Target(pts=m.pts, seq=m.seq, landmarks=landmarks.astype(np.float32), expression=expression,
+        return Target(pts=motion.pts, seq=motion.seq, landmarks=landmarks.astype(np.float32), expression=expression,
                       head=head)

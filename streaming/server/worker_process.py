@@ -14,8 +14,10 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from typing import TypeAlias
 
 import numpy as np
 from livepuppet.engine.clock import MonotonicClock
@@ -85,12 +87,54 @@ class _NotifyingRing:
         return dropped
 
 
+SpeechCommand: TypeAlias = "m.PushAudio | m.EndSegment | m.Interrupt"
+
+
+class _SpeechInbox:
+    """A talking head's speech commands, taken in on the engine thread between frames (an engine job of its
+    own): the audio model then never competes with rendering for the interpreter lock, and the receiving
+    thread only queues. Commands run in arrival order; each gets its reply."""
+
+    def __init__(self, name: str, generator: TalkingHeadGenerator, link: _Link) -> None:
+        self.name = f"{name}/speech"
+        self._generator = generator
+        self._link = link
+        self._queue: deque[SpeechCommand] = deque()
+
+    def put(self, command: SpeechCommand) -> None:
+        self._queue.append(command)
+
+    def pending(self) -> bool:
+        return bool(self._queue)
+
+    def step(self) -> None:
+        while self._queue:
+            self._link.send(self._apply(self._queue.popleft()))
+
+    def _apply(self, command: SpeechCommand) -> m.Reply:
+        gen = self._generator
+        try:
+            if isinstance(command, m.PushAudio):
+                frames = gen.push_audio(AudioChunk(command.pcm, command.sample_rate))
+            elif isinstance(command, m.EndSegment):
+                frames = gen.push_audio(SEGMENT_END)
+            else:
+                gen.clear_buffer()
+                frames = []
+            return m.Reply(command.job_id, command.request, tuple(frames))
+        except BufferFull as exc:
+            return m.Reply(command.job_id, command.request, error=str(exc), code="buffer_full")
+        except LivepuppetError as exc:
+            return m.Reply(command.job_id, command.request, error=str(exc), code="bad_audio")
+
+
 @dataclass
 class _Hosted:
     job: EngineJob
     generator: TalkingHeadGenerator | None
     rings: list[SharedFrameRing]
     playout: _RemotePlayout | None = None
+    speech: _SpeechInbox | None = None
 
 
 class WorkerHost:
@@ -166,25 +210,9 @@ class WorkerHost:
             self._worker.notify()
         elif isinstance(command, m.SetEmotion) and gen is not None:
             gen.set_emotion(command.emotion, command.intensity)
-        elif isinstance(command, (m.PushAudio, m.EndSegment, m.Interrupt)) and gen is not None:
-            self._speech(hosted, gen, command)
-
-    def _speech(self, hosted: _Hosted, gen: TalkingHeadGenerator, command: m.PushAudio | m.EndSegment | m.Interrupt
-                ) -> None:
-        try:
-            if isinstance(command, m.PushAudio):
-                frames = gen.push_audio(AudioChunk(command.pcm, command.sample_rate))
-            elif isinstance(command, m.EndSegment):
-                frames = gen.push_audio(SEGMENT_END)
-            else:
-                gen.clear_buffer()
-                frames = []
-            self._link.send(m.Reply(command.job_id, command.request, tuple(frames)))
-        except BufferFull as exc:
-            self._link.send(m.Reply(command.job_id, command.request, error=str(exc), code="buffer_full"))
-        except LivepuppetError as exc:
-            self._link.send(m.Reply(command.job_id, command.request, error=str(exc), code="bad_audio"))
-        self._worker.notify()
+        elif isinstance(command, (m.PushAudio, m.EndSegment, m.Interrupt)) and hosted.speech is not None:
+            hosted.speech.put(command)
+            self._worker.notify()
 
     def _speech_model(self) -> AudioMouthModel:
         if self._model is None:
@@ -200,8 +228,11 @@ class WorkerHost:
             for ring in rings:
                 ring.detach()
             raise
+        speech = None if gen is None else _SpeechInbox(command.job_id, gen, self._link)
         with self._lock:
-            self._jobs[command.job_id] = _Hosted(job, gen, rings, playout)
+            self._jobs[command.job_id] = _Hosted(job, gen, rings, playout, speech)
+        if speech is not None:
+            self._worker.add(speech)
         self._worker.add(job)
 
     def _make_job(self, command: m.OpenJob, source: PreparedSource, rings: list[SharedFrameRing]
@@ -253,6 +284,8 @@ class WorkerHost:
         if hosted is None:
             return
         hosted.job.close_input()
+        if hosted.speech is not None:
+            self._worker.remove(hosted.speech)
         self._worker.remove(hosted.job)
         hosted.job.close()
         for ring in hosted.rings:

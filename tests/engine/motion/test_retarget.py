@@ -33,6 +33,29 @@ def test_lost_face_holds_then_eases_to_neutral(prepared: PreparedSource, config:
     assert all(a >= b - 1e-6 for a, b in zip(easing, easing[1:], strict=False)), "eases monotonically"
 
 
+def test_lost_face_reaches_neutral_in_bounded_time_with_the_default_filters(prepared: PreparedSource,
+                                                                           config: EngineConfig) -> None:
+    """The head filter is slow (a fraction of a hertz): the ease to neutral must not pass through it, or a
+    lost face would drift back for seconds. Found again, the motion continues from what was shown."""
+    cfg = config.retarget
+    rt = Retargeter(prepared, cfg)
+    turned = dict(expression=Expression(mouth_open=0.2, jaw=0.15), head=HeadMotion(yaw=12.0, tx=0.1, scale=1.05))
+    for i in range(100):  # 4 s: the slow head filter has settled on the turn
+        active = rt.retarget(at(i / 25, i, **turned))
+    assert active.head.yaw > 8.0
+    lost = [rt.retarget(at(4.0 + i / 25, 100 + i, face_found=False)) for i in range(1, 40)]
+    held = lost[int(cfg.lost_hold_s * 25) - 2]
+    assert abs(held.head.yaw - active.head.yaw) < 0.2, "holds what was shown"
+    done = next(i for i, m in enumerate(lost, 1) if abs(m.head.yaw) < 1e-6 and abs(m.head.scale - 1) < 1e-9
+                and abs(m.expression.mouth_open) < 1e-6)
+    assert done / 25 <= cfg.lost_hold_s + cfg.lost_ease_s + 0.04, f"neutral after {done / 25:.2f} s"
+    assert np.allclose(lost[-1].landmarks, prepared.landmarks, atol=1e-3)
+    # Found again facing front: the picture stays where it is (the filters continue from what was shown,
+    # not from the old turned pose).
+    again = [rt.retarget(at(4.0 + (40 + i) / 25, 140 + i, head=HeadMotion())) for i in range(5)]
+    assert max(abs(m.head.yaw) for m in again) < 0.1 and max(abs(m.head.scale - 1) for m in again) < 1e-3
+
+
 def test_no_face_before_any_face_is_neutral(prepared: PreparedSource, config: EngineConfig) -> None:
     target = Retargeter(prepared, config.retarget).retarget(at(0, 0, face_found=False))
     assert np.allclose(target.landmarks, prepared.landmarks, atol=1e-3)
