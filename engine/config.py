@@ -58,7 +58,7 @@ class RetargetConfig:
     filter_min_cutoff: float = 5.0  # Hz, mouth opening, jaw and lids (fast channels: little smoothing)
     filter_beta: float = 1.0  # cutoff rise per unit/s of speed (fast channels)
     filter_d_cutoff: float = 4.0  # Hz, the speed estimate's own filter
-    filter_lead: float = 0.5  # fast channels: predict this fraction of the filter's lag along the speed
+    filter_lead: float = 1.0  # fast channels: predict this fraction of the filter's lag along the speed
     slow_filter_ratio: float = 0.3  # brows, smile, mouth width/round, gaze: min cutoff × this
     head_filter_ratio: float = 0.06  # head pose: min cutoff × this (0.3 Hz: the tracker's pose wobbles most)
     head_filter_beta: float = 3.0  # head pose: cutoff rise per rad/s (angles) or inter-ocular unit/s

@@ -178,9 +178,10 @@ class RemoteJob(EngineJob):
 
     def __init__(self, kind: str, job_id: str, handle: WorkerHandle, clock: Clock, metrics: ServerMetrics,
                  loop: asyncio.AbstractEventLoop, input_ring: SharedFrameRing | None,
-                 output_ring: SharedFrameRing | None, playout: AudioPlayout | None) -> None:
+                 output_ring: SharedFrameRing | None, playout: AudioPlayout | None, fps: float = 25.0) -> None:
         super().__init__(job_id, clock, metrics)
         self.kind = kind
+        self.fps = fps
         self.handle = handle
         self._loop = loop
         self.input_ring = input_ring
@@ -193,6 +194,13 @@ class RemoteJob(EngineJob):
         self._last_out = -1
         self._closed = False
         self._rings_lock = threading.Lock()  # the relay (reader thread) never reads a ring being unmapped
+
+    @property
+    def demand(self) -> float:
+        """Cores this job needs at its frame rate: its measured engine ms per frame (median), or
+        :data:`NEW_JOB_LOAD` until measured."""
+        ms = self.stats.engine_percentile(0.5)
+        return self.fps * ms / 1000.0 if ms > 0 else NEW_JOB_LOAD
 
     # -- manager-facing contract --------------------------------------------------------------------------
 
@@ -394,7 +402,9 @@ class WorkerPool:
         alive = self.alive
         if not alive:
             raise WorkerDied("no engine worker is running (they are restarting); try again in a few seconds")
-        return min(alive, key=lambda h: (h.load, len(h.jobs)))
+        # By the demand of the jobs placed, not by the busy cores last reported: sessions opened together
+        # would all go to whichever worker happened to report less (their load shows only later).
+        return min(alive, key=lambda h: (sum(job.demand for job in list(h.jobs.values())), len(h.jobs)))
 
     async def open(self, kind: str, job_id: str, portrait: Portrait, fps: float, audio_rate: int,
                    clock: Clock, metrics: ServerMetrics, input_shape: tuple[int, int] | None,
@@ -405,7 +415,7 @@ class WorkerPool:
         loop = self._loop
         input_ring = SharedFrameRing.create(*input_shape) if input_shape else None
         output_ring = SharedFrameRing.create(*output_shape) if output_shape else None
-        job = RemoteJob(kind, job_id, handle, clock, metrics, loop, input_ring, output_ring, playout)
+        job = RemoteJob(kind, job_id, handle, clock, metrics, loop, input_ring, output_ring, playout, fps)
         handle.jobs[job_id] = job  # counted on this worker at once, so concurrent openings spread out
         handle.opened_since_stats += 1
         try:
