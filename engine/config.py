@@ -217,6 +217,7 @@ class ServerConfig:
     allowed_origins: tuple[str, ...] = ()  # extra browser origins allowed besides the server's own
     max_sessions: int = 4
     idle_timeout_s: float = 30.0  # a session with no input frames for this long is closed
+    connect_timeout_s: float = 10.0  # a WebRTC session whose peer has not connected this long after its offer
     max_upload_bytes: int = 10_000_000
     max_upload_pixels: int = 25_000_000
     max_portraits: int = 32  # uploaded portraits kept in memory (oldest evicted)
@@ -241,6 +242,7 @@ class ServerConfig:
         _check_range("server.ws_port", self.ws_port, 0, 65535)
         _check_range("server.max_sessions", self.max_sessions, 1, 256)
         _check_range("server.idle_timeout_s", self.idle_timeout_s, 1.0, 86400.0)
+        _check_range("server.connect_timeout_s", self.connect_timeout_s, 1.0, 600.0)
         _check_range("server.max_upload_bytes", self.max_upload_bytes, 1000, 200_000_000)
         _check_range("server.max_upload_pixels", self.max_upload_pixels, 10_000, 200_000_000)
         _check_range("server.max_portraits", self.max_portraits, 1, 1000)

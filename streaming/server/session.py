@@ -111,6 +111,10 @@ class Session:
         """True while something other than input frames proves the client is there (see the reaper)."""
         return False
 
+    def connecting(self) -> bool:
+        """True while the client has not connected yet (a WebRTC peer still negotiating)."""
+        return False
+
     def frames_sent(self) -> tuple[int, int]:
         """(frames sent, of which repeats) by the session's output."""
         return self.job.stats.frames_out, 0
@@ -146,6 +150,9 @@ class RtcSession(Session):
     def keeps_alive(self) -> bool:
         # A talking head waits for speech as long as someone watches it.
         return self.kind == "talk" and self.pc.connectionState == "connected"
+
+    def connecting(self) -> bool:
+        return self.pc.connectionState in ("new", "connecting")
 
     def frames_sent(self) -> tuple[int, int]:
         return self.output.sent, self.output.repeated

@@ -315,8 +315,9 @@ class SessionManager:
         session.last_input_ns = self._clock.now_ns()
 
     async def _reap(self) -> None:
-        """Once a second: close idle or failed sessions and update the fps gauge."""
+        """Once a second: close failed, never connected and idle sessions and update the fps gauge."""
         idle_ns = int(self._config.server.idle_timeout_s * 1e9)
+        connect_ns = int(self._config.server.connect_timeout_s * 1e9)
         while True:
             await asyncio.sleep(1.0)
             now = self._clock.now_ns()
@@ -328,6 +329,9 @@ class SessionManager:
                     session.last_input_ns = now
                 if session.job.failed:
                     await self.close(session.id, "failed")
+                elif session.connecting() and now - session.created_ns > connect_ns:
+                    # A valid offer whose peer never connects (gone, or behind a firewall) frees its slot.
+                    await self.close(session.id, "never_connected")
                 elif now - session.last_input_ns > idle_ns:
                     await self.close(session.id, "idle")
             self._metrics.engine_fps.set(fps)

@@ -9,6 +9,7 @@ import io
 import json
 import re
 import socket
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -232,3 +233,22 @@ def test_an_unknown_session_on_the_websocket_is_bad_session(server_factory, conf
 
     first, code = asyncio.run(attach())
     assert first == {"type": "error", "code": "bad_session", "message": first["message"]} and code == CLOSE_REFUSED
+
+
+def test_a_valid_offer_whose_peer_never_connects_frees_its_slot(server_factory, config) -> None:  # noqa: ANN001
+    """The offerer goes away after its offer (closed its peer, or ICE cannot get through): the session is
+    ended after ``server.connect_timeout_s``, not left holding one of the few slots until the idle timeout."""
+    server = server_factory(replace(config, server=replace(config.server, connect_timeout_s=1.0,
+                                                           idle_timeout_s=120.0, max_sessions=1)))
+    base = server.base_url
+    status, _, headers = http("POST", base + "/whip", asyncio.run(make_offer()).encode(), SDP)
+    assert status == 201
+    session = f"{base}/api/sessions/{headers['X-Session-Id']}"
+    assert http("POST", base + "/whip", asyncio.run(make_offer()).encode(), SDP)[0] == 503  # the one slot is held
+    deadline = time.monotonic() + 10.0  # the reaper runs once a second on the server's real clock
+    while http("GET", session)[0] != 404 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert http("GET", session)[0] == 404, "the never-connected session was not ended"
+    status, _, headers = http("POST", base + "/whip", asyncio.run(make_offer()).encode(), SDP)
+    assert status == 201, "the slot is free again"
+    assert http("DELETE", f"{base}/whip/{headers['X-Session-Id']}")[0] == 200
