@@ -25,6 +25,7 @@ from livepuppet.engine.speech.generator import (
     TalkItem,
     TalkStep,
 )
+from livepuppet.streaming.event_wait import wait_event
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +56,7 @@ class RealtimePacer:
         if wake is None:
             await asyncio.sleep(delay)
             return
-        try:
-            await asyncio.wait_for(wake.wait(), delay)
-        except asyncio.TimeoutError:
-            pass
+        await wait_event(wake, delay)  # not asyncio.wait_for, which can swallow the consumer's cancellation
 
 
 class VirtualPacer:

@@ -1,8 +1,8 @@
 """aiortc media tracks at the edges of the frame rings.
 
 ``RingVideoTrack`` sends the newest engine frame as soon as it exists and, when the engine is late,
-repeats the last one so the stream keeps its cadence. ``pump_video`` feeds a received track into an
-input ring (decoding to RGB off the event loop).
+repeats the last one so the stream keeps its cadence (and, while it stays late, only a few times a
+second). ``pump_video`` feeds a received track into an input ring (decoding to RGB off the event loop).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from livepuppet.engine.clock import Clock
+from livepuppet.streaming.event_wait import wait_event
 from livepuppet.streaming.frame_ring import FrameRing, FrameSink
 from livepuppet.streaming.server.audio_playout import AudioPlayout
 from livepuppet.streaming.server.metrics import ServerMetrics, Stage
@@ -27,7 +28,8 @@ log = logging.getLogger(__name__)
 
 VIDEO_CLOCK_RATE = 90_000
 VIDEO_TIME_BASE = fractions.Fraction(1, VIDEO_CLOCK_RATE)
-HOLD_FRAMES = 1.5  # repeat the last frame when nothing new came for this many frame intervals
+HOLD_FRAMES = 1.5  # repeat the last frame when nothing new came for this many frame intervals ...
+REPEAT_HOLD_S = 0.25  # ... and after a repeat, wait this long for a new one before repeating again
 
 
 class RingVideoTrack(MediaStreamTrack):
@@ -47,6 +49,7 @@ class RingVideoTrack(MediaStreamTrack):
         self._last_seq = -1
         self._start_ns: int | None = None
         self._last_sent_ns = 0
+        self._repeating = False
         self.sent = 0
         self.repeated = 0
 
@@ -60,15 +63,16 @@ class RingVideoTrack(MediaStreamTrack):
         earliest = self._last_sent_ns + int(0.5 * self._interval * 1e9)
         if self._last_sent_ns and now < earliest:
             await asyncio.sleep((earliest - now) / 1e9)
-        # ... and never wait longer than HOLD_FRAMES intervals for a new frame: repeat the last instead.
+        # ... and never wait longer than HOLD_FRAMES intervals for a new frame: repeat the last instead. A
+        # repeat keeps the cadence through a hiccup; an engine that stays late (overload) gets a repeat only
+        # every REPEAT_HOLD_S, as a keep-alive: encoding the same picture at full rate took CPU from the engine.
         if not self.ring.has_newer(self._last_seq):
             self._new.clear()
             if not self.ring.has_newer(self._last_seq):
-                try:
-                    await asyncio.wait_for(self._new.wait(), HOLD_FRAMES * self._interval)
-                except asyncio.TimeoutError:
-                    pass
+                hold = REPEAT_HOLD_S if self._repeating else HOLD_FRAMES * self._interval
+                await wait_event(self._new, hold)  # not asyncio.wait_for: it can swallow aiortc's stop
         frame = self.ring.take(self._last_seq)
+        self._repeating = frame is None
         if frame is None:
             self.repeated += 1
             self._metrics.frames_repeated.inc()

@@ -139,7 +139,7 @@ def test_ctrl_c_leaves_no_half_written_file(tmp_path: Path) -> None:
     import time
 
     out = tmp_path / "demo.mp4"
-    proc = subprocess.Popen([sys.executable, "-m", "livepuppet", "demo", "--duration", "60", "-o", str(out), "-q",
+    proc = subprocess.Popen([sys.executable, "-m", "livepuppet", "demo", "--duration", "900", "-o", str(out), "-q",
                              "--crop", "--set", "render.crop_size=128"], stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:  # wait until the output is open ...
