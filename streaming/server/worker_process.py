@@ -40,6 +40,7 @@ from livepuppet.streaming.shared_ring import SharedFrameRing
 log = logging.getLogger(__name__)
 
 STATS_INTERVAL_S = 0.5
+WORKER_NICE = 5  # engine worker processes run at a lower CPU priority than the front
 
 
 class _Link:
@@ -332,6 +333,9 @@ def worker_main(conn: Connection) -> None:
         cv2.setNumThreads(init.threads)  # the process's share of the cores, not all of them
     except ImportError:  # pragma: no cover - opencv is a core dependency
         pass
+    # Compute yields to the front: its loop answers signalling, keep-alives and audio pacing, which must
+    # not wait behind rendering when every core is busy.
+    os.nice(WORKER_NICE)
     WorkerHost(conn, init.config, init.threads).serve()
 
 
