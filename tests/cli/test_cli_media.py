@@ -139,8 +139,11 @@ def test_ctrl_c_leaves_no_half_written_file(tmp_path: Path) -> None:
     import time
 
     out = tmp_path / "demo.mp4"
+    # SIGINT back to its default in the child: a test run started in the background (nohup, CI runners)
+    # inherits it ignored, and Python then never raises KeyboardInterrupt.
     proc = subprocess.Popen([sys.executable, "-m", "livepuppet", "demo", "--duration", "900", "-o", str(out), "-q",
-                             "--crop", "--set", "render.crop_size=128"], stderr=subprocess.PIPE, text=True)
+                             "--crop", "--set", "render.crop_size=128"], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:  # wait until the output is open ...
         if any(".partial" in p.name for p in tmp_path.iterdir()):

@@ -5,18 +5,11 @@ had stopped it, and a session's close waiting forever)."""
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Awaitable, Callable
 
-import pytest
 from livepuppet.streaming.event_wait import wait_event
 
 Waiter = Callable[[asyncio.Event, float], Awaitable[object]]
-
-
-async def _with_wait_for(event: asyncio.Event, timeout: float) -> bool:
-    await asyncio.wait_for(event.wait(), timeout)
-    return True
 
 
 async def swallowed(wait: Waiter, settle: int) -> bool:
@@ -42,11 +35,6 @@ def lost(wait: Waiter) -> int:
 
 def test_a_cancellation_as_the_event_is_set_is_never_lost() -> None:
     assert lost(wait_event) == 0
-
-
-@pytest.mark.skipif(sys.version_info >= (3, 12), reason="Python 3.12 fixed asyncio.wait_for")
-def test_asyncio_wait_for_loses_it_on_this_python() -> None:
-    assert lost(_with_wait_for) > 0  # the hazard the helper exists for
 
 
 def test_times_out_and_returns_when_set() -> None:
