@@ -24,6 +24,7 @@ from livepuppet.streaming.server.metrics import ServerMetrics, Stage
 log = logging.getLogger(__name__)
 
 FAIL_AFTER = 30  # consecutive failing steps before a job is declared broken
+UNMEASURED_CORES = 0.3  # cores a job is assumed to cost until its engine time has been measured
 Stamps = tuple[tuple[str, int], ...]
 
 
@@ -51,6 +52,11 @@ class JobStats:
     def engine_percentile(self, q: float) -> float:
         ms = sorted(self.engine_ms)
         return round(ms[min(len(ms) - 1, int(q * len(ms)))], 2) if ms else 0.0
+
+    def cores_needed(self, fps: float) -> float:
+        """Cores the job needs at ``fps``: its median engine ms per frame, or :data:`UNMEASURED_CORES`."""
+        ms = self.engine_percentile(0.5)
+        return fps * ms / 1000.0 if ms > 0 else UNMEASURED_CORES
 
 
 class EngineJob(ABC):

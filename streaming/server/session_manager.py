@@ -18,7 +18,7 @@ from livepuppet.engine.speech.generator import TalkingHeadGenerator
 from livepuppet.errors import InputError, LivepuppetError
 from livepuppet.streaming.frame_ring import FrameRing
 from livepuppet.streaming.server.audio_playout import AudioPlayout
-from livepuppet.streaming.server.engine_job import EngineJob
+from livepuppet.streaming.server.engine_job import UNMEASURED_CORES, EngineJob
 from livepuppet.streaming.server.metrics import ServerMetrics
 from livepuppet.streaming.server.portraits import Portrait
 from livepuppet.streaming.server.puppet_job import EchoJob, PuppetJob
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 RTC_KINDS = ("puppet", "echo", "talk")
 OUTPUT_RING_SLOTS = 3
 MAX_VIEWERS = 8  # WHEP viewers per session
-NEW_SESSION_CORES = 0.3  # a session's assumed cost until its engine time has been measured
 PLAYOUT_PREROLL_S = 0.03  # the audio track's jitter buffer: one 20 ms packet plus the loop's jitter
 
 
@@ -94,7 +93,7 @@ class SessionManager:
             capacity = self.resources.capacity * (1.0 - server.capacity_margin)
             costs = [self._cost(session) for session in self._sessions.values()]
             demand = sum(costs)
-            new = float(np.median(costs)) if costs else NEW_SESSION_CORES
+            new = float(np.median(costs)) if costs else UNMEASURED_CORES
             if costs and demand + new > capacity:  # an idle engine always takes a session
                 self._metrics.sessions_rejected.labels("capacity").inc()
                 raise SessionLimit(f"the engine is at capacity: {len(costs)} sessions need {demand:.2f} of "
@@ -103,8 +102,7 @@ class SessionManager:
     def _cost(self, session: Session) -> float:
         """Cores a session needs at its frame rate, from its measured engine time per frame."""
         fps = self._config.speech.fps if session.kind == "frames" else self._config.server.fps
-        ms = session.job.stats.engine_percentile(0.5)
-        return fps * ms / 1000.0 if ms > 0 else NEW_SESSION_CORES
+        return session.job.stats.cores_needed(fps)
 
     async def _generator(self, portrait: Portrait, fps: float, audio_rate: int) -> TalkingHeadGenerator:
         model = await self.resources.speech_model()

@@ -34,7 +34,7 @@ from livepuppet.streaming.protocol import ServerEvent
 from livepuppet.streaming.server import worker_messages as m
 from livepuppet.streaming.server.audio_playout import AudioPlayout
 from livepuppet.streaming.server.controls import Controls
-from livepuppet.streaming.server.engine_job import EngineJob
+from livepuppet.streaming.server.engine_job import UNMEASURED_CORES, EngineJob
 from livepuppet.streaming.server.metrics import ServerMetrics
 from livepuppet.streaming.server.portraits import Portrait
 from livepuppet.streaming.server.talk_job import EventSink, FrameSink
@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 60.0
 OPEN_TIMEOUT_S = 30.0
-NEW_JOB_LOAD = 0.3  # cores a session is assumed to cost until its worker has reported
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
@@ -92,7 +91,7 @@ class WorkerHandle:
 
     @property
     def load(self) -> float:
-        return self.busy + NEW_JOB_LOAD * self.opened_since_stats
+        return self.busy + UNMEASURED_CORES * self.opened_since_stats
 
     def send(self, message: m.Command) -> None:
         with self._send_lock:
@@ -197,10 +196,8 @@ class RemoteJob(EngineJob):
 
     @property
     def demand(self) -> float:
-        """Cores this job needs at its frame rate: its measured engine ms per frame (median), or
-        :data:`NEW_JOB_LOAD` until measured."""
-        ms = self.stats.engine_percentile(0.5)
-        return self.fps * ms / 1000.0 if ms > 0 else NEW_JOB_LOAD
+        """Cores this job needs at its frame rate (measured, or assumed until measured)."""
+        return self.stats.cores_needed(self.fps)
 
     # -- manager-facing contract --------------------------------------------------------------------------
 

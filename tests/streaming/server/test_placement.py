@@ -7,7 +7,8 @@ import threading
 from dataclasses import dataclass, field
 
 from livepuppet.engine.config import EngineConfig
-from livepuppet.streaming.server.worker_pool import NEW_JOB_LOAD, WorkerPool
+from livepuppet.streaming.server.engine_job import UNMEASURED_CORES
+from livepuppet.streaming.server.worker_pool import WorkerPool
 
 
 @dataclass
@@ -30,7 +31,7 @@ class Handle:
 
     @property
     def load(self) -> float:
-        return self.busy + NEW_JOB_LOAD * self.opened_since_stats
+        return self.busy + UNMEASURED_CORES * self.opened_since_stats
 
 
 def pool_of(*handles: Handle) -> WorkerPool:
@@ -43,7 +44,7 @@ def test_new_sessions_go_where_the_placed_demand_is_lowest_not_the_reported_load
     # Worker 0 runs two measured talking heads; worker 1 has just been given three that have not started
     # yet, and its last report (after they were placed) says it is idle.
     settled = Handle(busy=0.4, jobs={"a": Job(0.2), "b": Job(0.2)})
-    fresh = Handle(busy=0.0, jobs={"c": Job(NEW_JOB_LOAD), "d": Job(NEW_JOB_LOAD), "e": Job(NEW_JOB_LOAD)})
+    fresh = Handle(busy=0.0, jobs={"c": Job(UNMEASURED_CORES), "d": Job(UNMEASURED_CORES), "e": Job(UNMEASURED_CORES)})
     assert pool_of(settled, fresh).least_loaded() is settled
 
 
@@ -51,7 +52,7 @@ def test_a_burst_of_sessions_is_split_evenly() -> None:
     a, b = Handle(busy=0.0, jobs={}), Handle(busy=0.05, jobs={})
     pool = pool_of(a, b)
     for i in range(10):
-        pool.least_loaded().jobs[f"s{i}"] = Job(NEW_JOB_LOAD)
+        pool.least_loaded().jobs[f"s{i}"] = Job(UNMEASURED_CORES)
     assert (len(a.jobs), len(b.jobs)) == (5, 5)
 
 
