@@ -30,7 +30,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import signal
 import socket
 import subprocess
@@ -53,6 +52,7 @@ from livepuppet.engine.types import VideoFrame
 from livepuppet.streaming.clients.whip_client import ArrayVideoTrack, whip_close, whip_connect
 from livepuppet.streaming.latency_probe import read_id, stamp_id
 from livepuppet.streaming.server.ice import restrict_host_addresses
+from machine import cpu_model  # bench/machine.py (the script's folder is on sys.path)
 from skimage import data
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latency.json"
@@ -282,12 +282,7 @@ def main() -> int:
             server.send_signal(signal.SIGINT)
             server.wait(20)
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     print(f"\nWebRTC loopback latency, 512×512 VP8, {os.cpu_count()} cores ({cpu})")
     print(f"{'mode':<14}{'fps in':>8}{'sent':>7}{'back':>7}{'p50 ms':>9}{'p95 ms':>9}{'max ms':>9}"
           f"{'dropped':>9}{'repeated':>10}")

@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from machine import cpu_model  # bench/machine.py (the script's folder is on sys.path)
+
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "media_writer.json"
 FPS = 25
 RATE = 16_000
@@ -30,17 +32,6 @@ def peak_rss_mb() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) / 1024
     return float("nan")
-
-
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as info:
-            for line in info:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 def child(seconds: float, out: Path) -> dict[str, float]:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 from collections.abc import Callable, Sequence
@@ -42,6 +41,7 @@ from livepuppet.engine.motion.scripted_motion import scripted_motion
 from livepuppet.engine.pipeline import Animator, Driver, open_portrait
 from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.types import Expression, FaceTrack, HeadMotion
+from machine import cpu_model  # bench/machine.py (the script's folder is on sys.path)
 from skimage import data
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "motion_filter.json"
@@ -195,12 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         _, signals = replay(m_tracks, source, retarget, make)
         rows.append(Row(name, round(float(per_point.mean()), 3), round(float(np.percentile(per_point, 95)), 3),
                         *(lag_ms(reference[:, k], signals[:, k]) for k in range(3))))
-    cpu = platform.processor() or platform.machine()
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     print(f"\nStill-face jitter vs motion lag, {len(still)} still + {len(moving)} moving frames at {FPS} fps "
           f"({os.cpu_count()} cores, {cpu}, {sys.version.split()[0]})")
     print(f"{'filter':<62}{'jitter px':>10}{'p95':>7}{'yaw ms':>8}{'mouth ms':>10}{'eyes ms':>9}")

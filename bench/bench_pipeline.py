@@ -48,6 +48,7 @@ from livepuppet.engine.render.mesh_renderer import MeshRenderer
 from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.types import Motion, VideoFrame
 from livepuppet.kernels import jit_warp
+from machine import cpu_model  # bench/machine.py (the script's folder is on sys.path)
 from skimage import data
 
 PRESET = "cpu-realtime"
@@ -107,17 +108,6 @@ def summarize(values_ns: list[int]) -> dict[str, float]:
 
 
 # --------------------------------------------------------------------------------------------- machine
-
-
-def cpu_model() -> str:
-    """The CPU's ``model name`` from /proc/cpuinfo (Linux), else what the platform module says."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
 
 
 def machine_info() -> dict[str, Any]:

@@ -46,6 +46,7 @@ from livepuppet.streaming.clients.whip_client import whip_close, whip_connect
 from livepuppet.streaming.protocol import Ready
 from livepuppet.streaming.server.app import STATE_KEY, create_app
 from livepuppet.streaming.server.ice import restrict_host_addresses
+from machine import cpu_model  # bench/machine.py (the script's folder is on sys.path)
 from skimage import data
 
 TEXT = "Papa bought a map. Bob may pop by the barn, and mama baked a bad apple pie."
@@ -156,8 +157,7 @@ def main() -> int:
             row.update(asyncio.run(webrtc_mode(base, audio_port, pcm, tracker)))
             rows.append(row)
             print(f"run {run + 1}: " + ", ".join(f"{k} {v:.1f}" for k, v in row.items()), flush=True)
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "unknown CPU")
+    cpu = cpu_model()
     print(f"\nTalking head through the server, loopback, {os.cpu_count()} cores ({cpu}); median of {args.runs} runs")
     for key in rows[0]:
         values = [r[key] for r in rows]
