@@ -2,11 +2,12 @@
 
 The OpenCV twin (:mod:`livepuppet.kernels.mesh_warp`) rasterizes triangle ids with one ``fillConvexPoly`` call
 per triangle from Python, on a coarse grid, then upsamples the map and refines lids and lips; at a 512² crop
-that is most of a frame's CPU. This module does what the CUDA source does (``lp_triangle_affines``,
-``lp_raster_ranks``, ``lp_mesh_remap_u8``) in one compiled pass: per-triangle affines from cofactors, painter's
+that is most of a frame's CPU. This module computes what the CUDA source does (``lp_triangle_affines``,
+``lp_raster_ranks``, ``lp_map_from_ranks``) in compiled loops: per-triangle affines from cofactors, painter's
 order rasterization with the same edge rule (shared edges evaluated from the lower vertex index, so no pixel
-falls between two triangles), and OpenCV's fixed-point bilinear sampling (1/32-pixel positions, 15-bit
-weights). The functions release the GIL, so engine threads render in parallel.
+falls between two triangles) and the exact full-resolution map; the sampling is OpenCV's remap, which
+``lp_mesh_remap_u8`` reproduces (1/32-pixel positions, 15-bit weights). The compiled functions release the
+GIL, so engine threads render in parallel.
 
 Numba is optional at import: :func:`available` says whether the compiled path can be used.
 """

@@ -51,9 +51,10 @@ class EngineResources:
         # Encoders, decoders and portrait preparation run in the loop's default executor: the fixed pool.
         loop = asyncio.get_running_loop()
         loop.set_default_executor(self.blocking)
-        await loop.run_in_executor(None, warm_renderer, self._config)
         if self.pool is not None:
-            await self.pool.start()
+            await self.pool.start()  # each worker warms its own renderer; this process renders nothing
+        else:
+            await loop.run_in_executor(None, warm_renderer, self._config)
 
     def sample_load(self, now_ns: int) -> None:
         """Update :attr:`local_load` from the engine threads' busy time (called once a second)."""
