@@ -19,9 +19,8 @@ import argparse
 import asyncio
 import json
 import os
-import socket
-import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import asdict, dataclass
@@ -35,6 +34,7 @@ from livepuppet.engine.motion.scripted_motion import scripted_motion
 from livepuppet.engine.pipeline import Animator, open_portrait
 from livepuppet.engine.speech.resampler import StreamingResampler
 from livepuppet.export.audio.espeak import EspeakSynth, VoiceSettings
+from livepuppet.streaming.clients.server_process import SOAK_OVERRIDES, ServerProcess
 from livepuppet.streaming.clients.talk_client import TalkClient
 from livepuppet.streaming.clients.whip_client import ArrayVideoTrack, whip_close, whip_connect
 from livepuppet.streaming.protocol import Ready
@@ -60,12 +60,6 @@ class Row:
     cpu_cores: float
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def cpu_seconds(pids: list[int]) -> float:
     total = 0.0
     for pid in pids:
@@ -83,41 +77,22 @@ def get(base: str, path: str) -> dict:
 
 
 class Server:
-    """``livepuppet serve`` in a subprocess with ``workers`` engine worker processes."""
+    """``livepuppet serve`` in its own process (:class:`ServerProcess`) with ``workers`` engine worker
+    processes, every session admitted."""
 
-    def __init__(self, workers: int, preset: str) -> None:
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "livepuppet", "serve", "--config", preset, "--port", str(self.port), "-q",
-             "--workers", str(workers),
-             "--max-sessions", "32", "--set", 'server.admission="accept"',
-             "--set", 'server.ice_addresses=["127.0.0.1"]', "--set", "server.idle_timeout_s=60"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                health = get(self.base, "/healthz")
-                if health["status"] == "ok":
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or self.proc.poll() is not None:
-                self.proc.kill()
-                raise SystemExit("server did not start")
-            time.sleep(0.3)
-        self.audio_port = int(get(self.base, "/api/info")["audio_port"])
+    def __init__(self, workers: int, preset: str, log_path: Path) -> None:
+        self._process = ServerProcess(log_path, (*SOAK_OVERRIDES, f"server.workers={workers}", "server.max_sessions=32",
+                                                 "server.idle_timeout_s=60"), start_timeout_s=90.0, preset=preset)
+        self._process.__enter__()
+        self.base = self._process.base_url
+        self.audio_port = self._process.ws_port
 
     def pids(self) -> list[int]:
         workers = [int(w["pid"]) for w in get(self.base, "/healthz").get("workers", [])]
-        return [self.proc.pid, *workers]
+        return [self._process.pid, *workers]
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        self._process.__exit__(None, None, None)
 
 
 async def engine_p95(server: Server, ids: list[str]) -> list[float]:
@@ -222,8 +197,9 @@ def main() -> int:
     assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.1"]
     pcm, frames = speech(), driver_frames()
     rows: list[Row] = []
+    log_dir = Path(tempfile.mkdtemp(prefix="livepuppet-capacity-"))
     for workers in args.workers:
-        server = Server(workers, args.preset)
+        server = Server(workers, args.preset, log_dir / f"server-{workers}.log")
         try:
             for kind, loads in (("talk", args.talk), ("webcam", args.webcam)):
                 for sessions in loads:

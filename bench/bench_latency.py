@@ -30,11 +30,8 @@ import argparse
 import asyncio
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
+import tempfile
 import urllib.request
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -49,6 +46,7 @@ from livepuppet.engine.motion.motion_filter import unfiltered
 from livepuppet.engine.motion.scripted_motion import scripted_motion
 from livepuppet.engine.pipeline import Animator, open_portrait
 from livepuppet.engine.types import VideoFrame
+from livepuppet.streaming.clients.server_process import ServerProcess
 from livepuppet.streaming.clients.whip_client import ArrayVideoTrack, whip_close, whip_connect
 from livepuppet.streaming.latency_probe import read_id, stamp_id
 from livepuppet.streaming.server.ice import restrict_host_addresses
@@ -99,12 +97,6 @@ class Result:
     server_dropped: int
     server_repeated: int
     motion: MotionLag | None = None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def face_frames(fps: float) -> list[np.ndarray]:
@@ -231,24 +223,6 @@ async def measure(base: str, frames: list[np.ndarray], mode: str, fps: float, se
                   motion=lag)
 
 
-def start_server(port: int, overrides: list[str]) -> subprocess.Popen[bytes]:
-    """``livepuppet serve`` in its own process with the probe on; returns once /healthz answers."""
-    server = subprocess.Popen([sys.executable, "-m", "livepuppet", "serve", "--port", str(port), "-q",
-                               "--set", "server.latency_probe=true", "--set", 'server.ice_addresses=["127.0.0.1"]',
-                               *(x for o in overrides for x in ("--set", o))],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).close()
-            return server
-        except OSError:
-            if time.monotonic() > deadline:
-                server.kill()
-                raise SystemExit("server did not start") from None
-            time.sleep(0.3)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -271,16 +245,12 @@ def main() -> int:
         runs.append(([*args.set, *BEFORE], [("avatar-before", args.fps)]))
     results: list[Result] = []
     for overrides, modes in runs:
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        server = start_server(port, overrides)
-        try:
+        # ``livepuppet serve`` in its own process with the probe on.
+        with tempfile.TemporaryDirectory() as tmp, \
+                ServerProcess(Path(tmp) / "server.log", ("server.latency_probe=true", *overrides)) as server:
             for mode, fps in modes:
                 print(f"{mode}: {args.seconds:g} s at {fps:g} fps …", flush=True)
-                results.append(asyncio.run(measure(base, frames, mode, fps, args.seconds)))
-        finally:
-            server.send_signal(signal.SIGINT)
-            server.wait(20)
+                results.append(asyncio.run(measure(server.base_url, frames, mode, fps, args.seconds)))
 
     cpu = cpu_model()
     print(f"\nWebRTC loopback latency, 512×512 VP8, {os.cpu_count()} cores ({cpu})")

@@ -29,13 +29,16 @@ SOAK_OVERRIDES = ('server.admission="accept"',)
 
 
 class ServerProcess:
-    """Start the server on free loopback ports (``overrides`` are ``--set`` values); stop it on exit."""
+    """Start the server on free loopback ports (``overrides`` are ``--set`` values, ``preset`` a ``--config``);
+    stop it on exit."""
 
-    def __init__(self, log_path: Path, overrides: tuple[str, ...] = (), start_timeout_s: float = 120.0) -> None:
+    def __init__(self, log_path: Path, overrides: tuple[str, ...] = (), start_timeout_s: float = 120.0,
+                 preset: str | None = None) -> None:
         self.port = free_port()
         self.ws_port = free_port()
         self.log_path = log_path
         self._overrides = overrides
+        self._preset = preset
         self._timeout = start_timeout_s
         self._proc: subprocess.Popen[bytes] | None = None
         self._stdout: list[str] = []
@@ -52,6 +55,8 @@ class ServerProcess:
     def __enter__(self) -> ServerProcess:
         cmd = [sys.executable, "-m", "livepuppet", "serve", "--port", str(self.port), "--ws-port", str(self.ws_port),
                "--set", 'server.ice_addresses=["127.0.0.1"]']
+        if self._preset is not None:
+            cmd += ["--config", self._preset]
         for value in self._overrides:
             cmd += ["--set", value]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
