@@ -20,7 +20,11 @@ def bench() -> Iterator[ModuleType]:
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules["bench_latency"] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(BENCH.parent))  # as when it runs as a script: its helpers (bench/machine.py) beside it
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCH.parent))
     yield module
     del sys.modules["bench_latency"]
 
