@@ -120,6 +120,12 @@ class TalkClient:
             await self.send_raw(data[i:i + step].tobytes())
         return times
 
+    async def ping(self, timeout: float = 10.0) -> float:
+        """One WebSocket ping; the round trip in seconds (a server that stopped reading never answers)."""
+        assert self._ws is not None
+        pong = await self._ws.ping()
+        return float(await asyncio.wait_for(pong, timeout))
+
     async def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
         """Wait until ``predicate(transcript)`` is true."""
         deadline = asyncio.get_running_loop().time() + timeout

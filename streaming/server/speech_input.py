@@ -4,53 +4,68 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 from livepuppet.engine.speech.generator import SEGMENT_END, AudioChunk, TalkingHeadGenerator
 from livepuppet.engine.speech.mouth_model import MouthFrame
 
+T = TypeVar("T")
+
 
 class SpeechInput(Protocol):
-    """Speech in for one session. ``push``/``end`` return the new mouth frames and raise
+    """Speech in for one session. Each call is *issued* when made, in call order, and returns an awaitable
+    of its result, so a caller can take in the next chunk before the model has answered the last (a worker
+    process answers a round trip later). ``push``/``end`` give the new mouth frames, or raise
     :class:`~livepuppet.engine.speech.generator.BufferFull` when too much is queued ahead of playback."""
 
     fps: float
     lookahead_s: float
 
-    async def push(self, pcm: np.ndarray, sample_rate: int) -> list[MouthFrame]: ...
+    def push(self, pcm: np.ndarray, sample_rate: int) -> Awaitable[list[MouthFrame]]: ...
 
-    async def end(self) -> list[MouthFrame]: ...
+    def end(self) -> Awaitable[list[MouthFrame]]: ...
 
-    async def interrupt(self) -> None: ...
+    def interrupt(self) -> Awaitable[None]: ...
 
     def set_emotion(self, name: str, intensity: float) -> None: ...
 
 
 class LocalSpeech:
-    """A generator in this process; the audio model runs on ``executor`` (never on the event loop)."""
+    """A generator in this process; the audio model runs on ``executor`` (never on the event loop), one call
+    at a time in call order (the executor has several threads, shared by every session)."""
 
     def __init__(self, generator: TalkingHeadGenerator, executor: Executor,
                  on_interrupt: Callable[[], None] | None = None) -> None:
         self._generator = generator
         self._executor = executor
         self._on_interrupt = on_interrupt
+        self._tail: asyncio.Future[Any] | None = None  # the call issued last
         self.fps = generator.fps
         self.lookahead_s = generator.lookahead_s
 
-    async def push(self, pcm: np.ndarray, sample_rate: int) -> list[MouthFrame]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._generator.push_audio, AudioChunk(pcm, sample_rate))
+    def push(self, pcm: np.ndarray, sample_rate: int) -> Awaitable[list[MouthFrame]]:
+        return self._after_previous(self._generator.push_audio, AudioChunk(pcm, sample_rate))
 
-    async def end(self) -> list[MouthFrame]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._generator.push_audio, SEGMENT_END)
+    def end(self) -> Awaitable[list[MouthFrame]]:
+        return self._after_previous(self._generator.push_audio, SEGMENT_END)
 
-    async def interrupt(self) -> None:
+    def interrupt(self) -> Awaitable[None]:
+        return self._after_previous(self._clear)
+
+    def _after_previous(self, fn: Callable[..., T], *args: object) -> asyncio.Future[T]:
+        previous = self._tail
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._clear)
+
+        async def run() -> T:
+            if previous is not None and not previous.done():
+                await asyncio.wait({previous})  # its order, not its outcome, matters here
+            return await loop.run_in_executor(self._executor, fn, *args)
+
+        task = self._tail = asyncio.ensure_future(run())
+        return task
 
     def _clear(self) -> None:
         self._generator.clear_buffer()

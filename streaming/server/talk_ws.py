@@ -15,7 +15,7 @@ import asyncio
 import hmac
 import logging
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -64,6 +64,11 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 log = logging.getLogger(__name__)
+
+# Messages taken in but not yet answered, per socket: 20 s of 20 ms chunks. Past it the reader waits (TCP
+# pushes back on the client). The model answers a chunk in about a millisecond, so a TTS sending faster than
+# real time gets here only when the engine has stalled.
+MAX_PENDING = 1000
 
 
 @dataclass
@@ -146,22 +151,47 @@ class TalkServer:
             await send.event(Error(code=code, message=str(exc)))
             await connection.close(CLOSE_BUSY if busy else CLOSE_REFUSED, code)
             return
+        # Messages are taken in as they come and answered in order by a task of their own: the reader never
+        # waits for the audio model (a worker process answers a round trip later), so it keeps reading, and
+        # the socket's keepalive pongs keep being read, however the engine is loaded.
+        answers: asyncio.Queue[asyncio.Future[list[ServerEvent]]] = asyncio.Queue(MAX_PENDING)
+        answering = asyncio.ensure_future(self._answer(answers, send))
         try:
             await send.event(Ready(output="webrtc" if state.attached else "frames", fps=state.speech.fps,
                                    session=state.session.id, lookahead_ms=round(state.speech.lookahead_s * 1000)))
             async for message in connection:
                 self._sessions.touch(state.session)
-                try:
-                    if isinstance(message, bytes):
-                        await self._audio(state, message, send)
-                    else:
-                        await self._control(state, parse_client_message(message), send)
-                except ProtocolError as exc:
-                    await send.event(Error(code=exc.code, message=str(exc)))
+                await answers.put(self._take(state, message))
+                if answering.done():
+                    break  # the socket went while an answer was sent
         except ConnectionClosed:
             pass
         finally:
+            answering.cancel()
+            while not answers.empty():
+                answers.get_nowait().cancel()
+            await asyncio.gather(answering, return_exceptions=True)
             await self._close(state)
+
+    async def _answer(self, answers: asyncio.Queue[asyncio.Future[list[ServerEvent]]], send: _Sender) -> None:
+        """Send each message's events in message order, as each is ready."""
+        while True:
+            pending = await answers.get()
+            try:
+                events = await pending
+            except LivepuppetError as exc:  # the model refused it (e.g. a bad audio chunk); the socket stays usable
+                events = [Error(code=getattr(exc, "code", "bad_audio"), message=str(exc))]
+            for event in events:
+                await send.event(event)
+
+    def _take(self, state: TalkState, message: str | bytes) -> asyncio.Future[list[ServerEvent]]:
+        """Check ``message`` and issue what it asks for; the future gives the events that answer it."""
+        try:
+            if isinstance(message, bytes):
+                return self._audio(state, message)
+            return self._control(state, parse_client_message(message))
+        except LivepuppetError as exc:
+            return _answered(Error(code=getattr(exc, "code", "bad_request"), message=str(exc)))
 
     async def _open(self, query: dict[str, list[str]], connection: ServerConnection, send: _Sender) -> TalkState:
         loop = asyncio.get_running_loop()
@@ -209,37 +239,47 @@ class TalkServer:
         else:
             await self._sessions.close(state.session.id, "closed")
 
-    async def _audio(self, state: TalkState, data: bytes, send: _Sender) -> None:
+    def _audio(self, state: TalkState, data: bytes) -> asyncio.Future[list[ServerEvent]]:
         if not state.rate:
             raise ProtocolError("not_started", 'send {"type": "start", "sample_rate": 16000} before audio')
         pcm = np.frombuffer(pcm16_audio(data), "<i2")
         self._metrics.audio_chunks.inc()
+        return asyncio.ensure_future(self._mouth(state.speech.push(pcm, state.rate)))
+
+    async def _mouth(self, pending: Awaitable[list[MouthFrame]]) -> list[ServerEvent]:
         try:
-            frames = await state.speech.push(pcm, state.rate)
+            frames = await pending
         except BufferFull as exc:
             raise ProtocolError("buffer_full", str(exc)) from exc
-        if frames:
-            await send.event(_mouth_event(frames))
         self._sessions.resources.worker.notify()
+        return [_mouth_event(frames)] if frames else []
 
-    async def _control(self, state: TalkState, message: Start | End | Interrupt | SetEmotion, send: _Sender) -> None:
+    def _control(self, state: TalkState, message: Start | End | Interrupt | SetEmotion
+                 ) -> asyncio.Future[list[ServerEvent]]:
         if isinstance(message, Start):
             state.rate = message.sample_rate
-            await send.event(Started(sample_rate=state.rate))
-        elif isinstance(message, End):
+            return _answered(Started(sample_rate=state.rate))
+        if isinstance(message, End):
             if not state.rate:
                 raise ProtocolError("not_started", 'nothing to end: send {"type": "start", …} and audio first')
-            frames = await state.speech.end()
-            if frames:
-                await send.event(_mouth_event(frames))
-            self._sessions.resources.worker.notify()
-        elif isinstance(message, Interrupt):
-            await state.speech.interrupt()
-            await send.event(Interrupted())
-            self._sessions.resources.worker.notify()
-        else:
-            intensity = self._config.speech.emotion_intensity if message.intensity is None else message.intensity
-            state.speech.set_emotion(message.emotion, intensity)
+            return asyncio.ensure_future(self._mouth(state.speech.end()))
+        if isinstance(message, Interrupt):
+            return asyncio.ensure_future(self._interrupted(state.speech.interrupt()))
+        intensity = self._config.speech.emotion_intensity if message.intensity is None else message.intensity
+        state.speech.set_emotion(message.emotion, intensity)
+        return _answered()
+
+    async def _interrupted(self, pending: Awaitable[None]) -> list[ServerEvent]:
+        await pending
+        self._sessions.resources.worker.notify()
+        return [Interrupted()]
+
+
+def _answered(*events: ServerEvent) -> asyncio.Future[list[ServerEvent]]:
+    """An answer known at once."""
+    done: asyncio.Future[list[ServerEvent]] = asyncio.get_running_loop().create_future()
+    done.set_result(list(events))
+    return done
 
 
 class _Sender:

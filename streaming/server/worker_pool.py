@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT_S = 60.0
 OPEN_TIMEOUT_S = 30.0
+# Commands queued for a worker that is not reading them: past this it is taken for hung (about 80 s of one
+# talking head's 20 ms audio chunks, beyond what one socket may leave unanswered).
+MAX_OUTBOX = 4000
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
@@ -69,7 +72,8 @@ class WorkerHandle:
         theirs.close()
         self._conn = Connection(ours.detach())
         self._conn.send(WorkerInit(config, threads, logging.getLogger().level))
-        self._send_lock = threading.Lock()
+        self._outbox: deque[m.Command | None] = deque()  # None: stop writing
+        self._outbox_ready = threading.Condition()
         self.jobs: dict[str, RemoteJob] = {}
         self.portraits: set[str] = set()
         self.busy = 0.0  # cores busy, from the last stats
@@ -80,6 +84,8 @@ class WorkerHandle:
         self._ids = itertools.count()
         self._reader = threading.Thread(target=self._read, name=f"livepuppet-worker-{index}-rx", daemon=True)
         self._reader.start()
+        self._writer = threading.Thread(target=self._write, name=f"livepuppet-worker-{index}-tx", daemon=True)
+        self._writer.start()
 
     def wait_ready(self, timeout: float = START_TIMEOUT_S) -> None:
         if not self._ready.wait(timeout) or not self.alive:
@@ -94,13 +100,38 @@ class WorkerHandle:
         return self.busy + UNMEASURED_CORES * self.opened_since_stats
 
     def send(self, message: m.Command) -> None:
-        with self._send_lock:
+        """Queue ``message`` for the worker; never blocks (a stalled worker must not stall the event loop).
+        A worker that stops reading for long is taken for hung and killed: its sessions end, it restarts."""
+        with self._outbox_ready:
             if not self.alive:
                 raise WorkerDied(f"engine worker {self.index} is down")
+            self._outbox.append(message)
+            self._outbox_ready.notify()
+            backlog = len(self._outbox)
+        if backlog == MAX_OUTBOX:
+            log.error("engine worker %d (pid %s) has not read %d commands: killing it as hung", self.index,
+                      self.pid, backlog)
+            self.process.kill()
+
+    def _write(self) -> None:
+        while True:
+            with self._outbox_ready:
+                while not self._outbox:
+                    self._outbox_ready.wait()
+                message = self._outbox.popleft()
+            if message is None:
+                return
             try:
                 self._conn.send(message)
-            except (BrokenPipeError, OSError) as exc:
-                raise WorkerDied(f"engine worker {self.index} is down: {exc}") from exc
+            except (BrokenPipeError, OSError):  # the worker is gone: the reader sees it and reports the death
+                with self._outbox_ready:
+                    self._outbox.clear()
+                return
+
+    def _stop_writing(self) -> None:
+        with self._outbox_ready:
+            self._outbox.append(None)
+            self._outbox_ready.notify()
 
     def request(self, make: Callable[[int], m.Command]) -> Future[Any]:
         """Send a command that the worker answers (by request id); the future resolves on the reader thread."""
@@ -124,7 +155,9 @@ class WorkerHandle:
                 self._dispatch(event)
             except Exception:  # one bad event must not stop the relay of every other session
                 log.exception("worker %d: event %s failed", self.index, type(event).__name__)
-        self.alive = False
+        with self._outbox_ready:
+            self.alive = False
+        self._stop_writing()
         self._ready.set()
         for future in list(self._requests.values()):
             if not future.done():
@@ -163,11 +196,13 @@ class WorkerHandle:
             self.send(m.Shutdown())
         except WorkerDied:
             pass
+        self._stop_writing()
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait(timeout)
+        self._writer.join(timeout)
         self._conn.close()
         self._reader.join(timeout)
 
@@ -315,22 +350,30 @@ class RemoteSpeech:
         self.fps = fps
         self.lookahead_s = lookahead_s
 
-    async def _ask(self, make: Callable[[int], m.Command]) -> list[MouthFrame]:
-        reply: m.Reply = await asyncio.wrap_future(self._job.handle.request(make))
+    def _ask(self, make: Callable[[int], m.Command]) -> asyncio.Future[list[MouthFrame]]:
+        """Send the command now (the pipe keeps the order); the reply is checked when it comes."""
+        return asyncio.ensure_future(self._answer(asyncio.wrap_future(self._job.handle.request(make))))
+
+    @staticmethod
+    async def _answer(pending: asyncio.Future[m.Reply]) -> list[MouthFrame]:
+        reply = await pending
         if reply.code == "buffer_full":
             raise BufferFull(reply.error)
         if reply.error:
             raise InputError(reply.error)
         return list(reply.frames)
 
-    async def push(self, pcm: np.ndarray, sample_rate: int) -> list[MouthFrame]:
-        return await self._ask(lambda r: m.PushAudio(self._job.name, r, pcm, sample_rate))
+    def push(self, pcm: np.ndarray, sample_rate: int) -> asyncio.Future[list[MouthFrame]]:
+        return self._ask(lambda r: m.PushAudio(self._job.name, r, pcm, sample_rate))
 
-    async def end(self) -> list[MouthFrame]:
-        return await self._ask(lambda r: m.EndSegment(self._job.name, r))
+    def end(self) -> asyncio.Future[list[MouthFrame]]:
+        return self._ask(lambda r: m.EndSegment(self._job.name, r))
 
-    async def interrupt(self) -> None:
-        await self._ask(lambda r: m.Interrupt(self._job.name, r))
+    def interrupt(self) -> asyncio.Future[None]:
+        return asyncio.ensure_future(self._interrupted(self._ask(lambda r: m.Interrupt(self._job.name, r))))
+
+    async def _interrupted(self, pending: asyncio.Future[list[MouthFrame]]) -> None:
+        await pending
         if self._job.playout is not None:
             self._job.playout.clear()
 
@@ -418,7 +461,7 @@ class WorkerPool:
         try:
             if portrait.id not in handle.portraits:
                 handle.portraits.add(portrait.id)
-                await loop.run_in_executor(None, handle.send, m.AddPortrait(portrait.id, portrait.source))
+                handle.send(m.AddPortrait(portrait.id, portrait.source))
 
             def ref(ring: SharedFrameRing | None) -> m.RingRef | None:
                 return None if ring is None else m.RingRef(ring.name, ring.max_height, ring.max_width)

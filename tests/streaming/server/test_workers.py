@@ -1,5 +1,6 @@
 """Engine worker processes: sessions spread over two workers; kill -9 of one ends only its sessions (the
-others keep streaming) and the worker comes back; webcam and WebRTC talk sessions work through the
+others keep streaming) and the worker comes back; a stalled worker stalls neither the audio socket's reading
+nor other sessions; webcam and WebRTC talk sessions work through the
 shared-memory rings; admission refuses at capacity with 503 + Retry-After; nothing (shared memory,
 processes, threads) is left behind after many sessions."""
 
@@ -19,7 +20,8 @@ from aiortc import RTCPeerConnection
 from livepuppet.engine.media.audio_io import read_audio
 from livepuppet.streaming.clients.talk_client import TalkClient
 from livepuppet.streaming.clients.whip_client import ArrayVideoTrack, whip_close, whip_connect
-from livepuppet.streaming.protocol import Ended, Error, Ready
+from livepuppet.streaming.protocol import Ended, Error, Mouth, Ready, Started
+from livepuppet.streaming.server import worker_pool
 from livepuppet.streaming.server.app import STATE_KEY
 
 from tests.streaming.server.http_client import http
@@ -92,6 +94,71 @@ def test_sessions_spread_and_a_killed_worker_ends_only_its_own(two_workers, spee
             return len(c.transcript.frames)
 
     assert asyncio.run(again()) >= 12
+
+
+def test_a_stalled_worker_leaves_the_socket_reading_and_answers_in_order(two_workers, speech_wav: Path) -> None:  # noqa: ANN001
+    """Speech is taken in without waiting for the worker's answer: with the worker stopped (SIGSTOP) the
+    server keeps reading the socket (a ping is answered; waiting for each answer, the reader stopped after
+    websockets' 16 queued messages and the keepalive closed the socket), and once it runs again every chunk is
+    answered, in order."""
+    server = two_workers
+    port = server.call(lambda: server.app[STATE_KEY].audio_port)
+    pcm = np.tile(read_audio(speech_wav, 16000), 4)[:8 * 16000]  # 8 s: 400 chunks of 20 ms, more than sockets buffer
+
+    async def scenario() -> tuple[float, dict, TalkClient]:
+        async with TalkClient(f"ws://127.0.0.1:{port}/talk") as c:
+            await c.wait_for(lambda t: t.of_type(Ready), 30)
+            session = c.transcript.of_type(Ready)[0].session
+            pid = server.call(lambda: server.app[STATE_KEY].sessions.get(session).job.handle.pid)
+            await c.start(16000)
+            await c.wait_for(lambda t: t.of_type(Started))
+            os.kill(pid, signal.SIGSTOP)  # type: ignore[arg-type]
+            try:
+                await asyncio.wait_for(c.send_audio(pcm, 16000), 15)
+                await c.end()
+                rtt = await c.ping(timeout=5.0)
+                served = await asyncio.to_thread(health, server)  # the front still serves
+                assert not c.transcript.of_type(Mouth)  # nothing could be answered yet
+            finally:
+                os.kill(pid, signal.SIGCONT)  # type: ignore[arg-type]
+            await c.wait_for(lambda t: sum(len(e.frames) for e in t.of_type(Mouth)) >= 195, 60)
+            return rtt, served, c
+
+    rtt, served, c = asyncio.run(scenario())
+    assert rtt < 5.0 and served["sessions"] >= 1
+    times = [f.t for e in c.transcript.of_type(Mouth) for f in e.frames]
+    assert times == sorted(times) and len(times) >= 195  # 8 s at 25 fps, answered in the order sent
+    assert not c.transcript.of_type(Error)
+
+
+def test_a_hung_worker_is_killed_and_replaced(two_workers, speech_wav: Path, monkeypatch: pytest.MonkeyPatch
+                                              ) -> None:  # noqa: ANN001
+    """A worker that stops reading its commands for long is taken for hung: it is killed, its session ends
+    with ``failed`` and a new process takes its place."""
+    monkeypatch.setattr(worker_pool, "MAX_OUTBOX", 8)
+    server = two_workers
+    port = server.call(lambda: server.app[STATE_KEY].audio_port)
+    pcm = np.tile(read_audio(speech_wav, 16000), 8)[:20 * 16000]  # 40 chunks of 16 KB: more than the pipe holds
+
+    async def scenario() -> tuple[TalkClient, int, dict]:
+        async with TalkClient(f"ws://127.0.0.1:{port}/talk") as c:
+            await c.wait_for(lambda t: t.of_type(Ready), 30)
+            session = c.transcript.of_type(Ready)[0].session
+            pid = server.call(lambda: server.app[STATE_KEY].sessions.get(session).job.handle.pid)
+            await c.start(16000)
+            os.kill(pid, signal.SIGSTOP)  # type: ignore[arg-type]
+            await c.send_audio(pcm, 16000, chunk_s=0.5)
+            await c.wait_for(lambda t: t.of_type(Ended), 30)
+            for _ in range(100):
+                back = await asyncio.to_thread(health, server)
+                if back["status"] == "ok" and all(w["up"] for w in back["workers"]):
+                    break
+                await asyncio.sleep(0.2)
+            return c, pid, back  # type: ignore[return-value]
+
+    c, stopped, back = asyncio.run(scenario())
+    assert c.transcript.of_type(Ended)[0].reason == "failed"
+    assert back["status"] == "ok" and stopped not in {w["pid"] for w in back["workers"]}
 
 
 def test_webcam_and_talk_sessions_through_shared_memory(two_workers, face_frames, speech_wav: Path) -> None:  # noqa: ANN001
