@@ -14,8 +14,9 @@ other side :meth:`attach`es by name and only :meth:`detach`es its mapping.
 from __future__ import annotations
 
 import secrets
+import sys
 from dataclasses import dataclass
-from multiprocessing import shared_memory
+from multiprocessing import resource_tracker, shared_memory
 
 import numpy as np
 from livepuppet.streaming.frame_ring import RingStats
@@ -80,9 +81,13 @@ class SharedFrameRing:
 
     @classmethod
     def attach(cls, name: str, max_height: int, max_width: int) -> SharedFrameRing:
-        # Worker processes are spawned by the creator and share its resource tracker, which frees the
-        # segment only when the creator unlinks it (or, after a crash, when every process is gone).
-        shm = shared_memory.SharedMemory(name=name, create=False)
+        # Only the creator's resource tracker may free the segment. Before Python 3.13 attaching registers it
+        # with this process's tracker too, which would unlink it (and warn) when this process ends.
+        if sys.version_info >= (3, 13):
+            shm = shared_memory.SharedMemory(name=name, create=False, track=False)  # type: ignore[call-arg]
+        else:
+            shm = shared_memory.SharedMemory(name=name, create=False)
+            resource_tracker.unregister(f"/{shm.name}", "shared_memory")
         return cls(shm, max_height, max_width, owner=False)
 
     # -- producer ----------------------------------------------------------------------------------------

@@ -22,6 +22,12 @@ from livepuppet.engine.types import Expression, HeadMotion, Motion, VideoFrame
 from skimage import data
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--server-workers", type=int, default=0,
+                     help="run the in-process servers of the tests with this many engine worker processes "
+                          "(tests that set their own number keep it)")
+
+
 @pytest.fixture(scope="session")
 def portrait() -> np.ndarray:
     """A real 512×512 portrait photo (NASA, public domain) shipped inside scikit-image."""

@@ -14,7 +14,8 @@ from pathlib import Path
 from types import TracebackType
 
 LOG_PROBLEMS = ("Traceback", "Task was destroyed", "cannot reuse already awaited coroutine", "was never awaited",
-                "Error handling request", "ERROR ", "Exception in thread", "Exception ignored")
+                "Error handling request", "ERROR ", "Exception in thread", "Exception ignored",
+                "resource_tracker:")  # a process's tracker freeing shared memory it did not own
 
 
 def free_port() -> int:

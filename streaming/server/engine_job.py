@@ -138,7 +138,7 @@ class EngineJob(ABC):
     def _fail(self, exc: Exception) -> None:
         self.stats.errors += 1
         self.stats.last_error = f"{type(exc).__name__}: {exc}"
-        self._metrics.engine_errors.inc()
+        self._metrics.count_engine_error()
         self._failures += 1
         log.warning("session %s: step dropped: %s", self.name, self.stats.last_error)
         if self._failures >= FAIL_AFTER:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from enum import Enum
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -23,6 +24,32 @@ class Stage(str, Enum):
     ENGINE = "engine"  # one whole engine step of a session (everything above it did)
     SERVER = "server"  # input received (or talk frame due) → output frame handed to the encoder
 
+
+
+class FigureLog:
+    """What an engine worker process measured since its last report (stage times, engine errors), for the
+    front to replay into the registry it exports: a worker's own registry is never scraped."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stages: list[tuple[str, float]] = []
+        self._errors = 0
+
+    def stage(self, stage: Stage, seconds: float) -> None:
+        with self._lock:
+            self._stages.append((stage.value, seconds))
+
+    def engine_error(self) -> None:
+        with self._lock:
+            self._errors += 1
+
+    def take(self) -> tuple[tuple[tuple[str, float], ...], int]:
+        """The stage samples and the error count since the last call."""
+        with self._lock:
+            stages, errors = tuple(self._stages), self._errors
+            self._stages.clear()
+            self._errors = 0
+        return stages, errors
 
 
 @dataclass(frozen=True)
@@ -48,11 +75,13 @@ class ServerMetrics:
     worker_sessions: Gauge
     worker_up: Gauge
     worker_restarts: Gauge
+    relay: FigureLog | None = field(default=None, compare=False)  # an engine worker's: also logged for the front
 
     @classmethod
-    def create(cls) -> ServerMetrics:
+    def create(cls, relay: FigureLog | None = None) -> ServerMetrics:
         r = CollectorRegistry()
         return cls(
+            relay=relay,
             registry=r,
             stage_seconds=Histogram("livepuppet_stage_seconds", "Time spent per pipeline stage; 'server' is "
                                     "frame received to avatar frame handed to the encoder", ["stage"],
@@ -87,6 +116,20 @@ class ServerMetrics:
 
     def observe_stage(self, stage: Stage, seconds: float) -> None:
         self.stage_seconds.labels(stage.value).observe(max(0.0, seconds))
+        if self.relay is not None:
+            self.relay.stage(stage, seconds)
+
+    def count_engine_error(self) -> None:
+        self.engine_errors.inc()
+        if self.relay is not None:
+            self.relay.engine_error()
+
+    def replay(self, stages: tuple[tuple[str, float], ...], engine_errors: int) -> None:
+        """Figures a worker process measured (its :class:`FigureLog`), into this registry."""
+        for stage, seconds in stages:
+            self.observe_stage(Stage(stage), seconds)
+        if engine_errors:
+            self.engine_errors.inc(engine_errors)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -13,6 +13,7 @@ from livepuppet.engine.render.mesh_renderer import warm_renderer
 from livepuppet.engine.speech.mouth_model import AudioMouthModel
 from livepuppet.streaming.server.driver_pool import DriverPool
 from livepuppet.streaming.server.engine_worker import EngineWorker
+from livepuppet.streaming.server.metrics import ServerMetrics
 from livepuppet.streaming.server.worker_pool import WorkerPool
 
 CONVERT_THREADS = 2  # RGB conversion of received frames
@@ -33,7 +34,7 @@ def started_pool(threads: int, name: str) -> ThreadPoolExecutor:
 class EngineResources:
     """Owned by the server app: :meth:`start` on the event loop at start-up, :meth:`aclose` at shutdown."""
 
-    def __init__(self, config: EngineConfig) -> None:
+    def __init__(self, config: EngineConfig, metrics: ServerMetrics | None = None) -> None:
         self._config = config
         self.worker = EngineWorker(config.server.engine_workers)
         self.drivers = DriverPool(config, config.server.max_sessions)
@@ -41,7 +42,7 @@ class EngineResources:
         self.blocking = started_pool(BLOCKING_THREADS, "livepuppet-blocking")
         self.ingest = started_pool(INGEST_THREADS, "livepuppet-audio")
         processes = config.server.worker_processes
-        self.pool = WorkerPool(config, processes, config.server.engine_workers) if processes else None
+        self.pool = WorkerPool(config, processes, config.server.engine_workers, metrics) if processes else None
         self._speech_model: AudioMouthModel | None = None
         self._model_lock = asyncio.Lock()
         self._busy_ns, self._busy_at = 0, 0

@@ -186,6 +186,8 @@ class WorkerStats:
 
     busy: float
     jobs: dict[str, JobStatsSnapshot] = field(default_factory=dict)
+    stages: tuple[tuple[str, float], ...] = ()  # (stage, seconds) measured since the last stats
+    engine_errors: int = 0  # since the last stats
 
 
 Event = WorkerReady | JobOpened | Reply | FrameReady | TalkAudio | JpegFrame | JobEvent | WorkerStats

@@ -58,10 +58,11 @@ class WorkerDied(LivepuppetError):
 class WorkerHandle:
     """One worker process and the pipe to it; a reader thread dispatches what it says."""
 
-    def __init__(self, index: int, config: EngineConfig, threads: int, on_death: Callable[[WorkerHandle], None]
-                 ) -> None:
+    def __init__(self, index: int, config: EngineConfig, threads: int, on_death: Callable[[WorkerHandle], None],
+                 metrics: ServerMetrics) -> None:
         self.index = index
         self._on_death = on_death
+        self._metrics = metrics  # the front's: what the worker measured is replayed into it
         # A fresh interpreter (not a fork of a process running threads and an event loop, and not
         # multiprocessing's spawn, which re-imports the caller's __main__), on one end of a socket pair.
         ours, theirs = socket.socketpair()
@@ -171,6 +172,7 @@ class WorkerHandle:
         if isinstance(event, m.WorkerReady):
             self._ready.set()
         elif isinstance(event, m.WorkerStats):
+            self._metrics.replay(event.stages, event.engine_errors)
             self.busy = event.busy
             self.opened_since_stats = 0
             for job_id, snapshot in event.jobs.items():
@@ -385,8 +387,10 @@ class RemoteSpeech:
 class WorkerPool:
     """``count`` worker processes with ``threads`` engine threads each; restarts the ones that die."""
 
-    def __init__(self, config: EngineConfig, count: int, threads: int = 1) -> None:
+    def __init__(self, config: EngineConfig, count: int, threads: int = 1, metrics: ServerMetrics | None = None
+                 ) -> None:
         self._config = config
+        self._metrics = metrics or ServerMetrics.create()
         self._threads = threads
         self.handles: list[WorkerHandle] = []
         self.restarts = 0
@@ -401,7 +405,7 @@ class WorkerPool:
         await asyncio.gather(*(self._loop.run_in_executor(None, h.wait_ready) for h in self.handles))
 
     def _spawn(self, index: int) -> WorkerHandle:
-        return WorkerHandle(index, self._config, self._threads, self._died)
+        return WorkerHandle(index, self._config, self._threads, self._died, self._metrics)
 
     def _died(self, handle: WorkerHandle) -> None:
         """Reader thread: a worker ended. Its sessions fail (the reaper ends them); a new process replaces it."""

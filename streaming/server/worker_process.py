@@ -32,7 +32,7 @@ from livepuppet.streaming.server import worker_messages as m
 from livepuppet.streaming.server.driver_pool import DriverPool
 from livepuppet.streaming.server.engine_job import EngineJob
 from livepuppet.streaming.server.engine_worker import EngineWorker
-from livepuppet.streaming.server.metrics import ServerMetrics
+from livepuppet.streaming.server.metrics import FigureLog, ServerMetrics
 from livepuppet.streaming.server.puppet_job import EchoJob, PuppetJob
 from livepuppet.streaming.server.talk_job import FramesJob, TalkJob
 from livepuppet.streaming.shared_ring import SharedFrameRing
@@ -146,7 +146,8 @@ class WorkerHost:
         self._link = _Link(conn)
         self._config = config
         self._clock = MonotonicClock()
-        self._metrics = ServerMetrics.create()  # per-process counters; the front keeps the exported ones
+        self._figures = FigureLog()
+        self._metrics = ServerMetrics.create(self._figures)  # the front replays what it logs into its own
         self._worker = EngineWorker(threads, name="livepuppet-engine")
         self._drivers = DriverPool(config, config.server.max_sessions)
         self._model: AudioMouthModel | None = None
@@ -300,7 +301,8 @@ class WorkerHost:
             last_busy, last_t = busy, now
             with self._lock:
                 jobs = {job_id: _snapshot(h.job) for job_id, h in self._jobs.items()}
-            self._link.send(m.WorkerStats(busy=load, jobs=jobs))
+            stages, errors = self._figures.take()
+            self._link.send(m.WorkerStats(busy=load, jobs=jobs, stages=stages, engine_errors=errors))
 
 
 def _snapshot(job: EngineJob) -> m.JobStatsSnapshot:

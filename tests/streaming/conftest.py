@@ -70,12 +70,16 @@ class RunningServer:
 
 
 @pytest.fixture()
-def server_factory(portrait: np.ndarray) -> Iterator[Callable[[EngineConfig], RunningServer]]:
-    """Start servers with a given config on free ports, each on its own thread; all stopped at teardown."""
+def server_factory(portrait: np.ndarray, request: pytest.FixtureRequest
+                   ) -> Iterator[Callable[[EngineConfig], RunningServer]]:
+    """Start servers with a given config on free ports, each on its own thread; all stopped at teardown.
+    ``--server-workers N`` gives servers left at the single-process default N engine worker processes."""
     started: list[tuple[asyncio.AbstractEventLoop, web.AppRunner, threading.Thread]] = []
+    workers = int(request.config.getoption("--server-workers"))
 
     def start(cfg: EngineConfig) -> RunningServer:
-        cfg = replace(cfg, server=replace(cfg.server, port=0, ws_port=0))  # free ports: tests run in parallel
+        cfg = replace(cfg, server=replace(cfg.server, port=0, ws_port=0,  # free ports: tests run in parallel
+                                          workers=cfg.server.workers or workers))
         loop = asyncio.new_event_loop()
         ready = threading.Event()
         box: dict[str, object] = {}

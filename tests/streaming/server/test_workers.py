@@ -1,7 +1,7 @@
 """Engine worker processes: sessions spread over two workers; kill -9 of one ends only its sessions (the
 others keep streaming) and the worker comes back; a stalled worker stalls neither the audio socket's reading
 nor other sessions; webcam and WebRTC talk sessions work through the
-shared-memory rings; admission refuses at capacity with 503 + Retry-After; nothing (shared memory,
+shared-memory rings (and what the workers measure reaches the front's /metrics); admission refuses at capacity with 503 + Retry-After; nothing (shared memory,
 processes, threads) is left behind after many sessions."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import signal
 import threading
 from dataclasses import replace
@@ -186,6 +187,11 @@ def test_webcam_and_talk_sessions_through_shared_memory(two_workers, face_frames
 
     puppet_frames, talk_frames, loud_packets = asyncio.run(scenario())
     assert puppet_frames >= 20 and talk_frames >= 30
+    # What the workers measured is in the front's /metrics (a worker's own registry is never scraped).
+    text = http("GET", server.base_url + "/metrics")[1].decode()
+    counts = {stage: float(re.search(rf'livepuppet_stage_seconds_count{{stage="{stage}"}} (\S+)', text).group(1))
+              for stage in ("track", "render", "engine")}  # type: ignore[union-attr]
+    assert counts["track"] >= 20 and counts["render"] >= 50 and counts["engine"] >= 50, counts
     sent_loud = sum(1 for i in range(0, len(pcm) - 960, 960) if np.abs(pcm[i:i + 960]).max() * 32768 > 1000)
     assert loud_packets >= 0.6 * sent_loud  # the speech came back from the worker (some late under load)
 
