@@ -1,8 +1,9 @@
 """Engine worker processes: sessions spread over two workers; kill -9 of one ends only its sessions (the
 others keep streaming) and the worker comes back; a stalled worker stalls neither the audio socket's reading
-nor other sessions; webcam and WebRTC talk sessions work through the
-shared-memory rings (and what the workers measure reaches the front's /metrics); admission refuses at capacity with 503 + Retry-After; nothing (shared memory,
-processes, threads) is left behind after many sessions."""
+nor other sessions, and a hung one is replaced; webcam and WebRTC talk sessions work through the
+shared-memory rings (and what the workers measure reaches the front's /metrics); admission refuses at
+capacity with 503 + Retry-After; nothing (shared memory, processes, threads) is left behind after many
+sessions."""
 
 from __future__ import annotations
 
