@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             resting[after] = driver_gap[after] <= np.nanpercentile(driver_gap[after], 20)
             for name, cfg in (("cut detection on (default)", config),
                               ("cut detection off (before)", replace(config, driver=DriverConfig(
-                                  max_scale_jump=10.0, max_shift_jump=100.0)))):
+                                  max_scale_jump=10.0, max_shift_jump=100.0, max_look_jump=0.0)))):
                 animator = Animator(source, cfg)
                 with Driver(cfg) as driver:
                     avatar_gap = np.array([lip_gap(tracker, animator.animate(driver.motion(f), full=False)

@@ -21,7 +21,8 @@ The echo's lag is the WebRTC stack's; the avatar's lag minus the echo's is what 
 included. The driver performs the scripted talking segment (syllables at ~4 Hz, two blinks, head turns).
 
 Run: ``python bench/bench_latency.py [--seconds 10] [--fps 30] [--overload-fps 90] [--json PATH]
-[--set retarget.KEY=VALUE ...]`` (``--set`` goes to the server, e.g. to measure other filter settings).
+[--set retarget.KEY=VALUE ...] [--compare-before] [--compare-workers N]`` (``--set`` goes to the server, e.g.
+to measure other filter settings; ``--compare-workers`` adds the avatar with N engine worker processes).
 """
 
 from __future__ import annotations
@@ -233,6 +234,8 @@ def main() -> int:
                         help="config override for the server (repeatable), e.g. retarget.filter_min_cutoff=1.5")
     parser.add_argument("--compare-before", action="store_true",
                         help="also measure the avatar with the filter used before per-channel smoothing")
+    parser.add_argument("--compare-workers", type=int, metavar="N",
+                        help="also measure the avatar with N engine worker processes (-1: one per core)")
     args = parser.parse_args()
 
     restrict_host_addresses(("127.0.0.1",))
@@ -243,6 +246,8 @@ def main() -> int:
         (args.set, [("echo", args.fps), ("avatar", args.fps), ("overload", args.overload_fps)])]
     if args.compare_before:
         runs.append(([*args.set, *BEFORE], [("avatar-before", args.fps)]))
+    if args.compare_workers is not None:
+        runs.append(([*args.set, f"server.workers={args.compare_workers}"], [("avatar-workers", args.fps)]))
     results: list[Result] = []
     for overrides, modes in runs:
         # ``livepuppet serve`` in its own process with the probe on.
@@ -261,6 +266,7 @@ def main() -> int:
               f"{r.server_dropped:>9}{r.server_repeated:>10}")
     echo, avatar = results[0], results[1]
     before = next((r for r in results if r.mode == "avatar-before"), None)
+    in_workers = next((r for r in results if r.mode == "avatar-workers"), None)
     print(f"\nframe ids: avatar adds {avatar.p50_ms - echo.p50_ms:.1f} ms at p50 and "
           f"{avatar.p95_ms - echo.p95_ms:.1f} ms at p95 over the echo")
     print(f"\nmotion-to-photon (re-tracked, cross-correlated){' with ' + ' '.join(args.set) if args.set else ''}")
@@ -274,7 +280,7 @@ def main() -> int:
             print(f"{r.mode:<14}{m.mouth_ms:>10}{m.mouth_r:>7}{m.eyes_ms:>10}{m.eyes_r:>7}"
                   f"{m.mouth_id_ms:>10}{m.mouth_id_r:>7}{m.eyes_id_ms:>10}{m.eyes_id_r:>7}{shaky}")
     summary: dict[str, float] = {}
-    compared: list[tuple[str, Result | None]] = [("", avatar), ("before_", before)]
+    compared: list[tuple[str, Result | None]] = [("", avatar), ("before_", before), ("workers_", in_workers)]
     for label, run in compared:
         if echo.motion is None or run is None or run.motion is None:
             continue

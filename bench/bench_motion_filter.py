@@ -97,11 +97,11 @@ class _Split:
 
 
 def kalman_variant(config: RetargetConfig, accel: float, noise: float) -> Callable[[], object]:
-    cutoff, beta, _ = channel_settings(config)
+    cutoff, beta, _, d_cutoff = channel_settings(config)
     to_deg = np.array([np.pi / 180] * 3 + [1.0] * 3)
 
     def make() -> object:
-        head = OneEuroFilter(cutoff[:6], beta[:6] * to_deg, config.filter_d_cutoff)
+        head = OneEuroFilter(cutoff[:6], beta[:6] * to_deg, d_cutoff[:6])
         face = ConstantVelocityKalman(np.where(FAST, accel, accel / 10), noise)
         return _Split(head, face)
     return make
@@ -180,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
         ("head β 8 (quicker to follow)", replace(base, head_filter_beta=8.0), None, False),
         ("mouth/lids 3 Hz", replace(base, filter_min_cutoff=3.0, head_filter_ratio=0.1,
                                    slow_filter_ratio=0.5), None, False),
+        ("head speed filter 4 Hz (before)", replace(base, head_filter_d_cutoff=4.0), None, False),
+        ("head speed filter 0.5 Hz", replace(base, head_filter_d_cutoff=0.5), None, False),
         ("mouth/lids 8 Hz", replace(base, filter_min_cutoff=8.0, head_filter_ratio=0.3 / 8.0,
                                    slow_filter_ratio=1.5 / 8.0), None, False),
         ("head per channel, face: constant-velocity Kalman", base, kalman_variant(base, 60.0, 0.01), False),

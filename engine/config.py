@@ -62,6 +62,8 @@ class RetargetConfig:
     slow_filter_ratio: float = 0.3  # brows, smile, mouth width/round, gaze: min cutoff × this
     head_filter_ratio: float = 0.06  # head pose: min cutoff × this (0.3 Hz: the tracker's pose wobbles most)
     head_filter_beta: float = 3.0  # head pose: cutoff rise per rad/s (angles) or inter-ocular unit/s
+    head_filter_d_cutoff: float = 1.0  # Hz, head pose: the speed estimate's filter (the tracker's pose noise
+    #   would otherwise read as speed and open the filter on a still face)
     max_delta: float = 0.5  # landmarks mode: no point moves further than this from neutral (inter-ocular units)
     lost_hold_s: float = 0.4  # hold the last motion this long after the face is lost ...
     lost_ease_s: float = 0.8  # ... then ease back to neutral over this long
@@ -82,6 +84,7 @@ class RetargetConfig:
         _check_range("retarget.slow_filter_ratio", self.slow_filter_ratio, 0.01, 10.0)
         _check_range("retarget.head_filter_ratio", self.head_filter_ratio, 0.001, 10.0)
         _check_range("retarget.head_filter_beta", self.head_filter_beta, 0.0, 100.0)
+        _check_range("retarget.head_filter_d_cutoff", self.head_filter_d_cutoff, 0.01, 100.0)
         _check_range("retarget.max_delta", self.max_delta, 0.0, 2.0)
         _check_range("retarget.lost_hold_s", self.lost_hold_s, 0.0, 60.0)
         _check_range("retarget.lost_ease_s", self.lost_ease_s, 0.0, 60.0)
@@ -100,6 +103,9 @@ class DriverConfig:
     lost_relearn_s: float = 1.0  # a face gone this long is a new sitting: learn its neutral again
     identity_threshold: float = 0.0  # face-shape signature distance meaning another person (0 = off)
     identity_confirm_s: float = 0.3  # ... held this long (while the head is near its reference pose)
+    max_look_jump: float = 8.0  # median Lab change of the face's patch colours between successive faces that
+    #   means a cut (0 = off): 0.8 typical and ≤ 2.6 within a shot, 24 at a cut between two people
+    look_confirm_s: float = 0.1  # ... and the new look held this long (a passing hand or a flash goes back)
     ease_s: float = 0.3  # a new neutral is eased in over this long instead of jumping
 
     def __post_init__(self) -> None:
@@ -111,6 +117,8 @@ class DriverConfig:
         _check_range("driver.lost_relearn_s", self.lost_relearn_s, 0.0, 3600.0)
         _check_range("driver.identity_threshold", self.identity_threshold, 0.0, 10.0)
         _check_range("driver.identity_confirm_s", self.identity_confirm_s, 0.0, 10.0)
+        _check_range("driver.max_look_jump", self.max_look_jump, 0.0, 200.0)
+        _check_range("driver.look_confirm_s", self.look_confirm_s, 0.0, 10.0)
         _check_range("driver.ease_s", self.ease_s, 0.0, 10.0)
 
 

@@ -49,7 +49,7 @@ class FacePose:
 @dataclass(frozen=True, slots=True)
 class FaceTrack:
     """A tracker's output for one frame: landmarks ``(478, 3) f32`` in pixels (z in x-pixel units),
-    pose, confidence, or ``landmarks is None`` when no face was found."""
+    pose, confidence and the face's look, or ``landmarks is None`` when no face was found."""
 
     pts: int
     seq: int
@@ -57,6 +57,7 @@ class FaceTrack:
     landmarks: np.ndarray | None = None
     pose: FacePose | None = None
     confidence: float = 0.0
+    look: np.ndarray | None = None  # (K, 3) Lab patch colours (face/appearance.py): a cut changes them at once
 
     @property
     def found(self) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 from livepuppet.engine.config import TrackerConfig
+from livepuppet.engine.face.appearance import face_look
 from livepuppet.engine.face.geometry import estimate_pose
 from livepuppet.engine.types import NUM_LANDMARKS, FaceTrack, VideoFrame
 from livepuppet.errors import DependencyError
@@ -75,8 +76,9 @@ class FaceTracker:
             pose = estimate_pose(landmarks)
         except ValueError:
             return FaceTrack(pts=frame.pts, seq=frame.seq, image_size=(h, w))
+        look = face_look(small, raw[:, :2] * np.array([small.shape[1], small.shape[0]], dtype=np.float32))
         return FaceTrack(pts=frame.pts, seq=frame.seq, image_size=(h, w), landmarks=landmarks, pose=pose,
-                         confidence=1.0)
+                         confidence=1.0, look=look)
 
 
 def _add_iris(raw: np.ndarray) -> np.ndarray:

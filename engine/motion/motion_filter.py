@@ -23,8 +23,9 @@ _N_HEAD = len(HEAD_FIELDS)
 _TO_RAD = np.array([math.pi / 180.0] * 3 + [1.0] * 3)
 
 
-def channel_settings(config: RetargetConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(min_cutoff, beta, lead) per channel, in the order head fields (angles in rad) then expression."""
+def channel_settings(config: RetargetConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(min_cutoff, beta, lead, d_cutoff) per channel, in the order head fields (angles in rad) then
+    expression."""
     names = Expression.names()
     fast = np.array([n in FAST_FIELDS for n in names])
     c = config.filter_min_cutoff
@@ -32,15 +33,17 @@ def channel_settings(config: RetargetConfig) -> tuple[np.ndarray, np.ndarray, np
                              np.where(fast, c, c * config.slow_filter_ratio)])
     beta = np.concatenate([np.full(_N_HEAD, config.head_filter_beta), np.full(len(names), config.filter_beta)])
     lead = np.concatenate([np.zeros(_N_HEAD), np.where(fast, config.filter_lead, 0.0)])
-    return cutoff, beta, lead
+    d_cutoff = np.concatenate([np.full(_N_HEAD, config.head_filter_d_cutoff),
+                               np.full(len(names), config.filter_d_cutoff)])
+    return cutoff, beta, lead, d_cutoff
 
 
 class MotionFilter:
     """Smooths (head, expression) pairs over time; ``reset()`` forgets the history. Not thread-safe."""
 
     def __init__(self, config: RetargetConfig) -> None:
-        cutoff, beta, lead = channel_settings(config)
-        self._filter = OneEuroFilter(cutoff, beta, config.filter_d_cutoff, lead)
+        cutoff, beta, lead, d_cutoff = channel_settings(config)
+        self._filter = OneEuroFilter(cutoff, beta, d_cutoff, lead)
 
     def reset(self) -> None:
         self._filter.reset()

@@ -15,7 +15,7 @@ import numpy as np
 ArrayLike = float | np.ndarray
 
 
-def _alpha(cutoff_hz: float, dt: float) -> float:
+def _alpha(cutoff_hz: ArrayLike, dt: float) -> ArrayLike:
     tau = 1.0 / (2.0 * math.pi * cutoff_hz)
     return 1.0 / (1.0 + tau / dt)
 
@@ -23,7 +23,7 @@ def _alpha(cutoff_hz: float, dt: float) -> float:
 class OneEuroFilter:
     """Filters successive arrays of one shape. ``reset()`` forgets the history."""
 
-    def __init__(self, min_cutoff: ArrayLike = 1.5, beta: ArrayLike = 0.3, d_cutoff: float = 1.0,
+    def __init__(self, min_cutoff: ArrayLike = 1.5, beta: ArrayLike = 0.3, d_cutoff: ArrayLike = 1.0,
                  lead: ArrayLike = 0.0) -> None:
         self.min_cutoff = min_cutoff
         self.beta = beta

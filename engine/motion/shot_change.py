@@ -1,9 +1,12 @@
 """Cut and new-person detection on the driver: when the neutral learned so far stops being this face's.
 
 Cues, each cheap and per frame: the face jumps in scale or position between successive faces (a cut, or
-someone else sitting down), the face was gone for a while (a new sitting), or its face-shape signature
-(face-frame positions of the stable upper-face points, which follow identity, not expression) stays far
-from the reference's while the head is near its reference pose.
+someone else sitting down), the face was gone for a while (a new sitting), its look (the colour of skin
+patches and of the background beside it, :mod:`~livepuppet.engine.face.appearance`) jumps between
+successive faces and stays changed (a cut between two people framed alike, which leaves the mesh's shape
+nearly as it was), or its face-shape signature (face-frame positions of the stable upper-face points) stays
+far from the reference's while the head is near its reference pose (off by default: MediaPipe's mesh barely
+follows identity).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import math
 import numpy as np
 from livepuppet.engine.config import DriverConfig
 from livepuppet.engine.face import topology as ft
+from livepuppet.engine.face.appearance import look_distance
 from livepuppet.engine.face.canonical_face import canonical_face
 from livepuppet.engine.types import FacePose, matrix_to_euler
 
@@ -43,25 +47,37 @@ class ShotChangeDetector:
         self._prev_pose: FacePose | None = None
         self._prev_ns: int | None = None
         self._far_since_ns: int | None = None
+        self._prev_look: np.ndarray | None = None
+        self._look_change: tuple[int, np.ndarray, FacePose, np.ndarray] | None = None  # since when, the look
+        #   before the jump, the pose and face at the jump
+        self.shot_start: tuple[FacePose, np.ndarray] | None = None  # of the last "look" cut: its first face
 
     def reset(self) -> None:
         self._prev_pose = None
         self._prev_ns = None
         self._far_since_ns = None
+        self._prev_look = None
+        self._look_change = None
 
     def update(self, pts: int, pose: FacePose, face: np.ndarray, ref_pose: FacePose | None,
-               ref_face: np.ndarray | None) -> str | None:
-        """The reason this face starts a new shot ("lost", "jump", "identity"), or None."""
+               ref_face: np.ndarray | None, look: np.ndarray | None = None) -> str | None:
+        """The reason this face starts a new shot ("lost", "jump", "look", "identity"), or None."""
         c = self._config
         prev, prev_ns = self._prev_pose, self._prev_ns
         self._prev_pose, self._prev_ns = pose, pts
+        prev_look, self._prev_look = self._prev_look, look
         if prev is None or prev_ns is None or ref_pose is None or ref_face is None:
+            self._look_change = None
             return None
         if (pts - prev_ns) / 1e9 >= c.lost_relearn_s:
+            self._look_change = None
             return "lost"
         if abs(math.log(pose.scale / prev.scale)) > c.max_scale_jump or \
                 np.linalg.norm(pose.origin[:2] - prev.origin[:2]) / prev.scale > c.max_shift_jump:
+            self._look_change = None
             return "jump"
+        if c.max_look_jump > 0.0 and look is not None and self._look_cut(pts, pose, face, look, prev_look):
+            return "look"
         if c.identity_threshold > 0.0:
             turn = max(abs(a) for a in matrix_to_euler(pose.rotation @ ref_pose.rotation.T))
             if turn <= SIGNATURE_MAX_TURN and signature_distance(face, ref_face, self._points) > c.identity_threshold:
@@ -73,3 +89,23 @@ class ShotChangeDetector:
             else:
                 self._far_since_ns = None
         return None
+
+    def _look_cut(self, pts: int, pose: FacePose, face: np.ndarray, look: np.ndarray,
+                  prev_look: np.ndarray | None) -> bool:
+        """The look jumped between successive faces and has stayed away from the look before it; then
+        :attr:`shot_start` is the new shot's first face (the neutral is learned from it, not from a face
+        ``look_confirm_s`` into the shot)."""
+        c = self._config
+        if self._look_change is None:
+            if prev_look is not None and look_distance(look, prev_look) > c.max_look_jump:
+                self._look_change = (pts, prev_look, pose, face)
+            return False
+        since, before, first_pose, first_face = self._look_change
+        if not look_distance(look, before) > 0.5 * c.max_look_jump:  # back as it was (or unseen): no cut
+            self._look_change = None
+            return False
+        if (pts - since) / 1e9 >= c.look_confirm_s:
+            self._look_change = None
+            self.shot_start = (first_pose, first_face)
+            return True
+        return False

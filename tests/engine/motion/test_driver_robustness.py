@@ -18,13 +18,13 @@ from livepuppet.engine.face.expression import FaceFeatures
 from livepuppet.engine.media.video_io import read_video
 from livepuppet.engine.motion.motion_filter import unfiltered
 from livepuppet.engine.motion.scripted_motion import scripted_motion
-from livepuppet.engine.pipeline import Animator, Driver
+from livepuppet.engine.pipeline import Animator, Driver, open_portrait
 from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.types import VideoFrame
 from skimage import transform
 
 FPS = 25
-NO_CUT_DETECTION = DriverConfig(max_scale_jump=10.0, max_shift_jump=100.0)
+NO_CUT_DETECTION = DriverConfig(max_scale_jump=10.0, max_shift_jump=100.0, max_look_jump=0.0)
 
 
 def drive(video: Path, prepared: PreparedSource, config: EngineConfig,
@@ -55,6 +55,26 @@ def test_cut_to_another_person_brings_the_mouth_back_to_rest_within_half_a_secon
     # The same video with cut detection off: the first person's neutral stays and the mouth is pressed shut.
     stale, _ = drive(video, prepared, replace(config, driver=NO_CUT_DETECTION), measure_face)
     assert np.median(np.abs(np.array(stale[cut + FPS // 2:]) - rest)) > 0.05
+
+
+def test_a_cut_between_two_people_framed_alike_is_seen_by_their_look(
+        tmp_path: Path, grace_hopper: np.ndarray, prepared: PreparedSource, config: EngineConfig,
+        measure_face: Callable[[np.ndarray], FaceFeatures | None], camera_like_video: Callable[..., Path]) -> None:
+    """Both portraits' face crops (the same size and place: only the person changes, so no jump in scale or
+    position): the change of skin and background colour is the cut, and the mouth is back at rest in 0.5 s."""
+    hopper = open_portrait(grace_hopper, config).crop
+    assert hopper.shape == prepared.crop.shape
+    cut = FPS
+    video = camera_like_video(tmp_path / "cut.mp4", [prepared.crop] * cut + [hopper] * FPS, fps=FPS)
+    gaps, relearned = drive(video, prepared, config, measure_face)
+    rest = float(np.median(gaps[5:cut]))
+    after = np.array(gaps[cut + FPS // 2:])
+    assert relearned == 1
+    assert np.max(np.abs(after - rest)) < 0.02, f"rest {rest:.3f}, after the cut {after.round(3)}"
+    # Without the look the shape cues do not see this cut: the first person's neutral stays.
+    _, blind = drive(video, prepared, replace(config, driver=replace(config.driver, max_look_jump=0.0)),
+                     measure_face)
+    assert blind == 0
 
 
 def _not_faces(portrait: np.ndarray) -> dict[str, np.ndarray]:

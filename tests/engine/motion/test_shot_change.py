@@ -1,6 +1,9 @@
-"""Shot-change cues on synthetic faces: jumps, a long absence, and (opt-in) another face shape."""
+"""Shot-change cues on synthetic faces: jumps, a long absence, a changed look, and (opt-in) another face
+shape."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from livepuppet.engine.config import DriverConfig
@@ -46,3 +49,28 @@ def test_another_face_shape_is_opt_in_and_confirmed_over_time() -> None:
     events = run(ShotChangeDetector(DriverConfig(identity_threshold=0.03, identity_confirm_s=0.2)),
                  [pose()] * 25, faces)
     assert events.index("identity") == 5 + int(0.2 * FPS)
+
+
+def test_a_look_that_jumps_and_stays_is_a_cut_but_a_passing_change_is_not() -> None:
+    face = canonical_face()
+    rng = np.random.default_rng(1)
+    first = rng.uniform([40, -10, -10], [80, 20, 30], (19, 3))  # Lab colours of the patches
+
+    def looks(*runs: tuple[np.ndarray, int]) -> list[np.ndarray]:
+        return [look + rng.normal(0, 0.5, look.shape) for look, n in runs for _ in range(n)]  # sensor noise
+
+    def events(seq: list[np.ndarray]) -> list[str | None]:
+        detector = ShotChangeDetector(DriverConfig(look_confirm_s=0.1))
+        p = pose()
+        return [detector.update(int(i / FPS * 1e9), p, face, p, face, look) for i, look in enumerate(seq)]
+
+    other = first + rng.normal(0, 15, first.shape)  # another person, another background
+    cut = events(looks((first, 10), (other, 10)))
+    assert cut.index("look") == 10 + math.ceil(0.1 * FPS) and cut.count("look") == 1
+    flash = events(looks((first, 10), (other, 1), (first, 10)))  # one odd frame (a flash, a tracking glitch)
+    assert not any(flash)
+    drift = events([first + 0.3 * i for i in range(40)])  # exposure creeping: 0.5 Lab units a frame
+    assert not any(drift)
+    off = ShotChangeDetector(DriverConfig(max_look_jump=0.0))
+    assert not any(off.update(int(i / FPS * 1e9), pose(), face, pose(), face, look)
+                   for i, look in enumerate(looks((first, 10), (other, 10))))
