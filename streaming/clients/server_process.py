@@ -18,6 +18,19 @@ LOG_PROBLEMS = ("Traceback", "Task was destroyed", "cannot reuse already awaited
                 "resource_tracker:")  # a process's tracker freeing shared memory it did not own
 
 
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -96,12 +109,19 @@ class ServerProcess:
         return None if self._proc is None else self._proc.poll()
 
     def status(self) -> tuple[float, int]:
-        """(resident memory in MB, thread count) of the server process now."""
-        text = Path(f"/proc/{self.pid}/status").read_text()
-        rss = re.search(r"VmRSS:\s+(\d+) kB", text)
-        threads = re.search(r"Threads:\s+(\d+)", text)
-        assert rss is not None and threads is not None
-        return int(rss.group(1)) / 1024, int(threads.group(1))
+        """(resident memory in MB, thread count) of the server process and its engine worker processes now."""
+        rss_kb, threads = 0, 0
+        for pid in (self.pid, *_children(self.pid)):
+            try:
+                text = Path(f"/proc/{pid}/status").read_text()
+            except OSError:  # ended meanwhile
+                continue
+            rss = re.search(r"VmRSS:\s+(\d+) kB", text)
+            count = re.search(r"Threads:\s+(\d+)", text)
+            assert rss is not None and count is not None
+            rss_kb += int(rss.group(1))
+            threads += int(count.group(1))
+        return rss_kb / 1024, threads
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
