@@ -52,6 +52,15 @@ async def speak(c: TalkClient, pcm: np.ndarray) -> None:
     await c.end()
 
 
+async def started_on_worker(c: TalkClient, server) -> int:  # noqa: ANN001
+    """Wait for ``ready`` and start 16 kHz speech; the pid of the worker process that runs the session."""
+    await c.wait_for(lambda t: t.of_type(Ready), 30)
+    session = c.transcript.of_type(Ready)[0].session
+    pid = server.call(lambda: server.app[STATE_KEY].sessions.get(session).job.handle.pid)
+    await c.start(16000)
+    return int(pid)  # type: ignore[call-overload]
+
+
 def test_sessions_spread_and_a_killed_worker_ends_only_its_own(two_workers, speech_wav: Path) -> None:  # noqa: ANN001
     server = two_workers
     port = server.call(lambda: server.app[STATE_KEY].audio_port)
@@ -109,10 +118,7 @@ def test_a_stalled_worker_leaves_the_socket_reading_and_answers_in_order(two_wor
 
     async def scenario() -> tuple[float, dict, TalkClient]:
         async with TalkClient(f"ws://127.0.0.1:{port}/talk") as c:
-            await c.wait_for(lambda t: t.of_type(Ready), 30)
-            session = c.transcript.of_type(Ready)[0].session
-            pid = server.call(lambda: server.app[STATE_KEY].sessions.get(session).job.handle.pid)
-            await c.start(16000)
+            pid = await started_on_worker(c, server)
             await c.wait_for(lambda t: t.of_type(Started))
             os.kill(pid, signal.SIGSTOP)  # type: ignore[arg-type]
             try:
@@ -144,10 +150,7 @@ def test_a_hung_worker_is_killed_and_replaced(two_workers, speech_wav: Path, mon
 
     async def scenario() -> tuple[TalkClient, int, dict]:
         async with TalkClient(f"ws://127.0.0.1:{port}/talk") as c:
-            await c.wait_for(lambda t: t.of_type(Ready), 30)
-            session = c.transcript.of_type(Ready)[0].session
-            pid = server.call(lambda: server.app[STATE_KEY].sessions.get(session).job.handle.pid)
-            await c.start(16000)
+            pid = await started_on_worker(c, server)
             os.kill(pid, signal.SIGSTOP)  # type: ignore[arg-type]
             await c.send_audio(pcm, 16000, chunk_s=0.5)
             await c.wait_for(lambda t: t.of_type(Ended), 30)
