@@ -20,8 +20,9 @@ PATCH_RADIUS = 0.06  # of the eye-corner distance
 BACKGROUND_OUT = 0.45  # how far outside the face the background patches lie (eye-corner distances)
 
 
-def patch_centres(landmarks_xy: np.ndarray) -> np.ndarray:
-    """``(K, 2)`` pixel centres: the skin points, then two background points beside the face and one above."""
+def patch_centres(landmarks_xy: np.ndarray) -> tuple[np.ndarray, float]:
+    """``(K, 2)`` pixel centres (the skin points, then two background points beside the face and one above)
+    and the eye-corner distance they are spaced by."""
     lm = landmarks_xy[:, :2].astype(np.float64)
     left, right = lm[_EYE_OUTER[0]], lm[_EYE_OUTER[1]]
     across = right - left
@@ -31,15 +32,14 @@ def patch_centres(landmarks_xy: np.ndarray) -> np.ndarray:
     side_l = lm[_SIDE_POINTS[0]] - unit * BACKGROUND_OUT * iod
     side_r = lm[_SIDE_POINTS[1]] + unit * BACKGROUND_OUT * iod
     top = lm[_TOP_POINT] + up * BACKGROUND_OUT * iod
-    return np.vstack([lm[list(SKIN_POINTS)], side_l, side_r, top])
+    return np.vstack([lm[list(SKIN_POINTS)], side_l, side_r, top]), iod
 
 
 def face_look(pixels: np.ndarray, landmarks_xy: np.ndarray) -> np.ndarray:
     """``(K, 3) f32`` mean Lab colour of each patch of ``pixels (H, W, 3) u8`` RGB; NaN where a patch falls
     outside the image. ``landmarks_xy`` are in ``pixels``' coordinates."""
     h, w = pixels.shape[:2]
-    centres = patch_centres(landmarks_xy)
-    iod = float(np.linalg.norm(landmarks_xy[_EYE_OUTER[1], :2] - landmarks_xy[_EYE_OUTER[0], :2]))
+    centres, iod = patch_centres(landmarks_xy)
     r = max(1, round(PATCH_RADIUS * iod))
     means = np.full((len(centres), 3), np.nan, np.float32)
     xy = np.round(centres).astype(np.int64)

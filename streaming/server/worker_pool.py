@@ -501,7 +501,8 @@ class WorkerPool:
         try:
             if portrait.id not in handle.portraits:
                 handle.portraits.add(portrait.id)
-                handle.send(m.AddPortrait(portrait.id, portrait.source))
+                # Pickling a portrait is megabytes of work: off the event loop.
+                await loop.run_in_executor(None, handle.send, m.AddPortrait(portrait.id, portrait.source))
 
             def ref(ring: SharedFrameRing | None) -> m.RingRef | None:
                 return None if ring is None else m.RingRef(ring.name, ring.max_height, ring.max_width)
