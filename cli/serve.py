@@ -63,6 +63,6 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     serve.add_argument("--token", help=f"bearer token for the API and WHIP (or set {TOKEN_ENV}); required "
                                        "when listening beyond localhost")
     serve.add_argument("--max-sessions", type=int, help="concurrent sessions allowed (default 4)")
-    serve.add_argument("--workers", type=int, help="engine worker processes (-1: one per core; default 0 runs the "
+    serve.add_argument("--workers", type=int, help="engine worker processes (default -1: one per core; 0 runs the "
                                                    "engine inside the server process)")
     serve.set_defaults(func=cmd_serve)

@@ -6,6 +6,7 @@ message that names the key. Building a config does no I/O: :func:`load_config` r
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field, fields, is_dataclass
 from importlib import resources
@@ -214,6 +215,11 @@ class SpeechConfig:
             raise ConfigError(f"speech.emotion must be one of {', '.join(EMOTIONS)}, not {self.emotion!r}")
 
 
+def machine_cores() -> int:
+    """The cores this process may run on (its CPU affinity, else the machine's count)."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+
+
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     """The real-time server: network, safety limits and stream settings (``livepuppet serve``)."""
@@ -232,7 +238,7 @@ class ServerConfig:
     fps: float = 30.0  # output cadence; the last frame repeats when the engine is late
     video_bitrate: int = 2_500_000  # VP8/H.264 target bits/s (aiortc's default 500 kbit/s looks poor at 512²)
     engine_workers: int = 1  # engine threads per engine (the front's when workers = 0, each worker's otherwise)
-    workers: int = 0  # engine worker processes: 0 = the engine runs in the server process, -1 = one per core
+    workers: int = 0  # engine worker processes: 0 = in this process (embedding, tests), -1 = one per core (CPU presets)
     admission: str = "refuse"  # at capacity: "refuse" new sessions (503 + Retry-After) or "accept" (all degrade)
     capacity_margin: float = 0.1  # refuse once measured engine load exceeds (1 - margin) of the cores
     latency_probe: bool = False  # copy the input's top-left probe strip into the output (latency harness)
@@ -269,12 +275,11 @@ class ServerConfig:
 
     @property
     def worker_processes(self) -> int:
-        """How many engine worker processes to start (``workers = -1``: one per core)."""
+        """How many engine worker processes to start (``workers = -1``: one per core, at most one per session
+        allowed)."""
         if self.workers >= 0:
             return self.workers
-        import os
-
-        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
+        return min(machine_cores(), self.max_sessions)  # a worker with no session to run is memory for nothing
 
     @property
     def audio_port(self) -> int:

@@ -165,7 +165,8 @@ async def healthz(request: web.Request) -> web.StreamResponse:
     body: dict[str, object] = {"status": "degraded" if pool is not None and pool.degraded else "ok",
                                "sessions": state.sessions.count, "engine_jobs": state.resources.worker.job_count,
                                "engine_load": round(state.resources.load, 2),
-                               "engine_capacity": state.resources.capacity}
+                               "engine_capacity": round(state.resources.capacity, 2),
+                               "front_load": round(state.resources.front_load, 2)}
     if pool is not None:
         body["workers"] = [{"index": h.index, "pid": h.pid, "up": h.alive, "sessions": len(h.jobs),
                             "load": round(h.busy, 2)} for h in pool.handles]

@@ -10,6 +10,7 @@ stepping it and the reaper closes its session.
 from __future__ import annotations
 
 import logging
+import threading
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ log = logging.getLogger(__name__)
 
 FAIL_AFTER = 30  # consecutive failing steps before a job is declared broken
 UNMEASURED_CORES = 0.3  # cores a job is assumed to cost until its engine time has been measured
+COST_WINDOW = 100  # frames over which a job's cost per frame is averaged (4 s at 25 fps)
+MIN_COST_FRAMES = 10  # frames in that window before the cost counts as measured
 Stamps = tuple[tuple[str, int], ...]
 
 
@@ -40,6 +43,9 @@ class JobStats:
     interrupt_ms: float = 0.0  # talk: interrupt received → first idle frame rendered
     engine_ms: deque[float] = field(default_factory=lambda: deque(maxlen=120))
     out_times_ns: deque[int] = field(default_factory=lambda: deque(maxlen=61))
+    cost_ms: float = 0.0  # engine cost per output frame (all the job's steps), 0 until measured
+    _costs: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=COST_WINDOW))
+    _cost_total_ns: int = 0
 
     def fps(self, now_ns: int | None = None) -> float:
         """Output frames per second over the last ~60 frames; 0 if nothing came out in the 2 s before
@@ -53,9 +59,21 @@ class JobStats:
         ms = sorted(self.engine_ms)
         return round(ms[min(len(ms) - 1, int(q * len(ms)))], 2) if ms else 0.0
 
+    def charge(self, cost_ns: int) -> None:
+        """Add one step's cost; :attr:`cost_ms` becomes the cost per frame over the last frames, every step
+        between them included (a talking head's speech analysis gives no frame of its own)."""
+        self._cost_total_ns += cost_ns
+        if self._costs and self._costs[-1][0] == self.frames_out:
+            return  # no frame since the last: the cost counts towards the next one
+        self._costs.append((self.frames_out, self._cost_total_ns))
+        frames = self._costs[-1][0] - self._costs[0][0]
+        if frames >= MIN_COST_FRAMES:
+            self.cost_ms = (self._costs[-1][1] - self._costs[0][1]) / frames / 1e6
+
     def cores_needed(self, fps: float) -> float:
-        """Cores the job needs at ``fps``: its median engine ms per frame, or :data:`UNMEASURED_CORES`."""
-        ms = self.engine_percentile(0.5)
+        """Cores the job needs at ``fps``: its cost per frame (see :meth:`charge`), else its median engine
+        ms per frame, else :data:`UNMEASURED_CORES`."""
+        ms = self.cost_ms or self.engine_percentile(0.5)
         return fps * ms / 1000.0 if ms > 0 else UNMEASURED_CORES
 
 
@@ -73,6 +91,7 @@ class EngineJob(ABC):
         self._outputs = RingFanout()
         self._failures = 0
         self._failed = False
+        self._cost_lock = threading.Lock()  # the job's steps and its speech work may run on two threads
 
     # -- called by the engine worker (engine threads) ---------------------------------------------------
 
@@ -101,6 +120,11 @@ class EngineJob(ABC):
 
     @abstractmethod
     def _run(self, start_ns: int) -> bool: ...
+
+    def charge(self, cost_ns: int) -> None:
+        """What a step of this job (or of work done for it, e.g. its speech analysis) cost the worker."""
+        with self._cost_lock:
+            self.stats.charge(cost_ns)
 
     # -- called by the session manager (event loop) ------------------------------------------------------
 

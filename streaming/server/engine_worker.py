@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -24,15 +25,24 @@ class EngineJob(Protocol):
 
     def step(self) -> None: ...
 
+    def charge(self, cost_ns: int) -> None:
+        """What the last :meth:`step` cost, on the worker's cost clock (its cores' worth of time)."""
+
 
 class EngineWorker:
-    """``threads`` engine threads serving all attached jobs fairly; :meth:`notify` wakes them."""
+    """``threads`` engine threads serving all attached jobs fairly; :meth:`notify` wakes them.
 
-    def __init__(self, threads: int = 1, name: str = "livepuppet-engine") -> None:
+    ``cost_clock`` measures what a step costs: wall time by default; a worker process with one engine thread
+    passes its process CPU time, which, unlike wall time, does not grow when other processes hold the cores
+    (the cost then places and admits sessions)."""
+
+    def __init__(self, threads: int = 1, name: str = "livepuppet-engine",
+                 cost_clock: Callable[[], int] = time.monotonic_ns) -> None:
         self._jobs: list[EngineJob] = []
         self._running: set[int] = set()
         self._cursor = 0
-        self.busy_ns = 0  # time spent stepping jobs, all threads (the worker's load)
+        self._cost_clock = cost_clock
+        self.busy_ns = 0  # cost of stepping jobs, all threads (the worker's load)
         self._cv = threading.Condition()
         self._closed = False
         self._threads = [threading.Thread(target=self._loop, name=f"{name}-{i}", daemon=True) for i in range(threads)]
@@ -88,13 +98,15 @@ class EngineWorker:
                 if self._closed or job is None:
                     return
                 self._running.add(id(job))
-            start = time.monotonic_ns()
+            start = self._cost_clock()
             try:
                 job.step()
             except Exception:  # a job's failure must not kill the thread that serves every session
                 log.exception("engine job %s failed", job.name)
             finally:
+                cost = self._cost_clock() - start
+                job.charge(cost)
                 with self._cv:
-                    self.busy_ns += time.monotonic_ns() - start
+                    self.busy_ns += cost
                     self._running.discard(id(job))
                     self._cv.notify_all()

@@ -71,6 +71,7 @@ class ServerMetrics:
     audio_chunks: Counter
     engine_load: Gauge
     engine_capacity: Gauge
+    front_load: Gauge
     worker_load: Gauge
     worker_sessions: Gauge
     worker_up: Gauge
@@ -105,6 +106,9 @@ class ServerMetrics:
                               registry=r),
             engine_capacity=Gauge("livepuppet_engine_capacity_cores", "Engine cores available (admission refuses "
                                   "new sessions past capacity × (1 - server.capacity_margin))", registry=r),
+            front_load=Gauge("livepuppet_front_load_cores", "Cores the server process itself used (HTTP, WebRTC "
+                             "decoding and encoding; with worker processes, what their capacity leaves out)",
+                             registry=r),
             worker_load=Gauge("livepuppet_worker_load_cores", "Busy cores per engine worker process", ["worker"],
                               registry=r),
             worker_sessions=Gauge("livepuppet_worker_sessions", "Sessions placed on each engine worker process",

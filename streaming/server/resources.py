@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from livepuppet.engine.config import EngineConfig
+from livepuppet.engine.config import EngineConfig, machine_cores
 from livepuppet.engine.render.mesh_renderer import warm_renderer
 from livepuppet.engine.speech.mouth_model import AudioMouthModel
 from livepuppet.streaming.server.driver_pool import DriverPool
@@ -34,8 +36,11 @@ def started_pool(threads: int, name: str) -> ThreadPoolExecutor:
 class EngineResources:
     """Owned by the server app: :meth:`start` on the event loop at start-up, :meth:`aclose` at shutdown."""
 
-    def __init__(self, config: EngineConfig, metrics: ServerMetrics | None = None) -> None:
+    def __init__(self, config: EngineConfig, metrics: ServerMetrics | None = None,
+                 cpu_clock: Callable[[], int] = time.process_time_ns, cores: int | None = None) -> None:
         self._config = config
+        self._cpu_clock = cpu_clock  # this process's CPU time: what the front itself uses
+        self._cores = machine_cores() if cores is None else cores
         self.worker = EngineWorker(config.server.engine_workers)
         self.drivers = DriverPool(config, config.server.max_sessions)
         self.convert = started_pool(CONVERT_THREADS, "livepuppet-convert")
@@ -45,8 +50,9 @@ class EngineResources:
         self.pool = WorkerPool(config, processes, config.server.engine_workers, metrics) if processes else None
         self._speech_model: AudioMouthModel | None = None
         self._model_lock = asyncio.Lock()
-        self._busy_ns, self._busy_at = 0, 0
+        self._busy_ns, self._busy_at, self._cpu_ns = 0, 0, 0
         self.local_load = 0.0  # cores the in-process engine threads were busy, last sample
+        self.front_load = 0.0  # cores this process used, last sample (with worker processes: the front's work)
 
     async def start(self) -> None:
         # Encoders, decoders and portrait preparation run in the loop's default executor: the fixed pool.
@@ -58,17 +64,20 @@ class EngineResources:
             await loop.run_in_executor(None, warm_renderer, self._config)
 
     def sample_load(self, now_ns: int) -> None:
-        """Update :attr:`local_load` from the engine threads' busy time (called once a second)."""
-        busy = self.worker.busy_ns
+        """Update :attr:`local_load` and :attr:`front_load` (called once a second)."""
+        busy, cpu = self.worker.busy_ns, self._cpu_clock()
         if self._busy_at:
-            self.local_load = (busy - self._busy_ns) / max(1, now_ns - self._busy_at)
-        self._busy_ns, self._busy_at = busy, now_ns
+            span = max(1, now_ns - self._busy_at)
+            self.local_load = (busy - self._busy_ns) / span
+            self.front_load = (cpu - self._cpu_ns) / span
+        self._busy_ns, self._busy_at, self._cpu_ns = busy, now_ns, cpu
 
     @property
     def capacity(self) -> float:
-        """Cores of engine work available: the worker processes', or this process's engine threads."""
+        """Cores of engine work available: the worker processes' (no more than the cores the front leaves
+        them: its WebRTC decoding and encoding runs on the same cores), or this process's engine threads."""
         if self.pool is not None:
-            return self.pool.capacity
+            return max(0.0, min(self.pool.capacity, self._cores - self.front_load))
         return float(self._config.server.engine_workers)
 
     @property

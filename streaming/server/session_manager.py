@@ -339,6 +339,7 @@ class SessionManager:
         resources.sample_load(now_ns)
         self._metrics.engine_load.set(resources.load)
         self._metrics.engine_capacity.set(resources.capacity)
+        self._metrics.front_load.set(resources.front_load)
         if resources.pool is not None:
             for handle in resources.pool.handles:
                 label = str(handle.index)

@@ -177,6 +177,7 @@ class JobStatsSnapshot:
     interrupt_ms: float
     engine_ms: tuple[float, ...]
     out_times_ns: tuple[int, ...]
+    cost_ms: float  # engine cost per frame, speech analysis included (process CPU time in a worker)
     failed: bool
 
 

@@ -353,7 +353,7 @@ class RemoteJob(EngineJob):
     def apply(self, s: m.JobStatsSnapshot) -> None:
         st = self.stats
         st.frames_out, st.errors, st.face_found, st.last_error = s.frames_out, s.errors, s.face_found, s.last_error
-        st.speech_start_ms, st.interrupt_ms = s.speech_start_ms, s.interrupt_ms
+        st.speech_start_ms, st.interrupt_ms, st.cost_ms = s.speech_start_ms, s.interrupt_ms, s.cost_ms
         st.engine_ms = deque(s.engine_ms, maxlen=st.engine_ms.maxlen)
         st.out_times_ns = deque(s.out_times_ns, maxlen=st.out_times_ns.maxlen)
         self._failed = s.failed

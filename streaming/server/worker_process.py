@@ -96,8 +96,9 @@ class _SpeechInbox:
     own): the audio model then never competes with rendering for the interpreter lock, and the receiving
     thread only queues. Commands run in arrival order; each gets its reply."""
 
-    def __init__(self, name: str, generator: TalkingHeadGenerator, link: _Link) -> None:
-        self.name = f"{name}/speech"
+    def __init__(self, job: EngineJob, generator: TalkingHeadGenerator, link: _Link) -> None:
+        self.name = f"{job.name}/speech"
+        self._job = job
         self._generator = generator
         self._link = link
         self._queue: deque[SpeechCommand] = deque()
@@ -111,6 +112,9 @@ class _SpeechInbox:
     def step(self) -> None:
         while self._queue:
             self._link.send(self._apply(self._queue.popleft()))
+
+    def charge(self, cost_ns: int) -> None:
+        self._job.charge(cost_ns)  # the audio analysis is part of what the talking head costs
 
     def _apply(self, command: SpeechCommand) -> m.Reply:
         gen = self._generator
@@ -148,7 +152,10 @@ class WorkerHost:
         self._clock = MonotonicClock()
         self._figures = FigureLog()
         self._metrics = ServerMetrics.create(self._figures)  # the front replays what it logs into its own
-        self._worker = EngineWorker(threads, name="livepuppet-engine")
+        # One engine thread: the process's CPU time during a step is what the step cost (its MediaPipe and
+        # ONNX Runtime threads included), however many other processes share the cores.
+        cost_clock = time.process_time_ns if threads == 1 else time.monotonic_ns
+        self._worker = EngineWorker(threads, name="livepuppet-engine", cost_clock=cost_clock)
         self._drivers = DriverPool(config, config.server.max_sessions)
         self._model: AudioMouthModel | None = None
         self._portraits: dict[str, PreparedSource] = {}
@@ -230,7 +237,7 @@ class WorkerHost:
             for ring in rings:
                 ring.detach()
             raise
-        speech = None if gen is None else _SpeechInbox(command.job_id, gen, self._link)
+        speech = None if gen is None else _SpeechInbox(job, gen, self._link)
         with self._lock:
             self._jobs[command.job_id] = _Hosted(job, gen, rings, playout, speech)
         if speech is not None:
@@ -310,7 +317,7 @@ def _snapshot(job: EngineJob) -> m.JobStatsSnapshot:
     return m.JobStatsSnapshot(frames_out=s.frames_out, errors=s.errors, face_found=s.face_found,
                               last_error=s.last_error, speech_start_ms=s.speech_start_ms,
                               interrupt_ms=s.interrupt_ms, engine_ms=tuple(s.engine_ms),
-                              out_times_ns=tuple(s.out_times_ns), failed=job.failed)
+                              out_times_ns=tuple(s.out_times_ns), cost_ms=s.cost_ms, failed=job.failed)
 
 
 @dataclass(frozen=True, slots=True)

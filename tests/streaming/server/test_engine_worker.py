@@ -20,9 +20,13 @@ class CountingJob:
         self._target = target
         self.running = threading.Event()
         self.reached = threading.Event()
+        self.charged_ns = 0
 
     def pending(self) -> bool:
         return True
+
+    def charge(self, cost_ns: int) -> None:
+        self.charged_ns += cost_ns
 
     def step(self) -> None:
         self.running.set()
@@ -94,6 +98,9 @@ def test_idle_worker_sleeps_until_notified() -> None:
             self.has = False
             self.done.set()
 
+        def charge(self, cost_ns: int) -> None:
+            pass
+
     job = OneShot()
     worker.add(job)
     assert not job.done.wait(0.05)  # nothing pending: not stepped
@@ -102,3 +109,18 @@ def test_idle_worker_sleeps_until_notified() -> None:
     assert job.done.wait(1)
     worker.close()
     assert worker.job_count == 1
+
+
+def test_each_step_is_charged_to_its_job_on_the_cost_clock() -> None:
+    # A step that waits (as a step preempted by another process does) costs its wall time on the default
+    # clock and next to nothing on a CPU clock: the cost that places sessions does not grow with contention.
+    for clock, waits_count in ((time.monotonic_ns, True), (time.process_time_ns, False)):
+        worker = EngineWorker(threads=1, cost_clock=clock)
+        job = CountingJob("waits", step_s=0.01, target=10)
+        worker.add(job)
+        assert job.reached.wait(10)
+        worker.remove(job)
+        worker.close()
+        waited_ns = job.steps * 0.01e9
+        assert (job.charged_ns >= 0.9 * waited_ns) is waits_count, (clock, job.charged_ns, waited_ns)
+        assert worker.busy_ns == job.charged_ns

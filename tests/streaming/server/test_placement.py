@@ -7,7 +7,7 @@ import threading
 from dataclasses import dataclass, field
 
 from livepuppet.engine.config import EngineConfig
-from livepuppet.streaming.server.engine_job import UNMEASURED_CORES
+from livepuppet.streaming.server.engine_job import MIN_COST_FRAMES, UNMEASURED_CORES, JobStats
 from livepuppet.streaming.server.worker_pool import WorkerPool
 
 
@@ -59,3 +59,25 @@ def test_a_burst_of_sessions_is_split_evenly() -> None:
 def test_a_dead_worker_takes_no_sessions() -> None:
     a, b = Handle(busy=0.0, jobs={}, alive=False), Handle(busy=1.5, jobs={"x": Job(1.0)})
     assert pool_of(a, b).least_loaded() is b
+
+
+def test_a_jobs_cost_is_what_its_steps_cost_per_frame_including_steps_without_a_frame() -> None:
+    # A talking head: a 4 ms render gives a frame; two 1 ms speech steps between frames give none.
+    stats = JobStats()
+    assert stats.cores_needed(25.0) == UNMEASURED_CORES
+    for _ in range(MIN_COST_FRAMES + 2):
+        stats.frames_out += 1
+        stats.charge(4_000_000)
+        stats.charge(1_000_000)
+        stats.charge(1_000_000)
+    assert abs(stats.cost_ms - 6.0) < 1e-6
+    stats.engine_ms.append(40.0)  # a wall time inflated by contention no longer decides
+    assert abs(stats.cores_needed(25.0) - 0.15) < 1e-6
+
+
+def test_the_wall_time_per_frame_decides_until_the_cost_is_measured() -> None:
+    stats = JobStats()
+    stats.engine_ms.extend([8.0, 8.0, 12.0])
+    stats.frames_out = MIN_COST_FRAMES - 1
+    stats.charge(1_000_000)
+    assert stats.cost_ms == 0.0 and abs(stats.cores_needed(25.0) - 0.2) < 1e-6
