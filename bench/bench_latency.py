@@ -22,7 +22,8 @@ included. The driver performs the scripted talking segment (syllables at ~4 Hz, 
 
 Run: ``python bench/bench_latency.py [--seconds 10] [--fps 30] [--overload-fps 90] [--json PATH]
 [--set retarget.KEY=VALUE ...] [--compare-before] [--compare-workers N]`` (``--set`` goes to the server, e.g.
-to measure other filter settings; ``--compare-workers`` adds the avatar with N engine worker processes).
+to measure other filter settings; ``--compare-workers N`` adds the avatar with N engine worker processes: the
+preset runs one per core, so ``--compare-workers 0`` measures the engine in the server process beside it).
 """
 
 from __future__ import annotations
@@ -235,7 +236,7 @@ def main() -> int:
     parser.add_argument("--compare-before", action="store_true",
                         help="also measure the avatar with the filter used before per-channel smoothing")
     parser.add_argument("--compare-workers", type=int, metavar="N",
-                        help="also measure the avatar with N engine worker processes (-1: one per core)")
+                        help="also measure the avatar with N engine worker processes (0: in the server process)")
     args = parser.parse_args()
 
     restrict_host_addresses(("127.0.0.1",))
