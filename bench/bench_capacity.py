@@ -34,7 +34,7 @@ from livepuppet.engine.motion.scripted_motion import scripted_motion
 from livepuppet.engine.pipeline import Animator, open_portrait
 from livepuppet.engine.speech.resampler import StreamingResampler
 from livepuppet.export.audio.espeak import EspeakSynth, VoiceSettings
-from livepuppet.streaming.clients.server_process import SOAK_OVERRIDES, ServerProcess
+from livepuppet.streaming.clients.server_process import SOAK_OVERRIDES, ServerProcess, stat_fields
 from livepuppet.streaming.clients.talk_client import TalkClient
 from livepuppet.streaming.clients.whip_client import ArrayVideoTrack, whip_close, whip_connect
 from livepuppet.streaming.protocol import Ready
@@ -63,11 +63,8 @@ class Row:
 def cpu_seconds(pids: list[int]) -> float:
     total = 0.0
     for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        if (fields := stat_fields(pid)) is not None:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
 
 
@@ -88,8 +85,7 @@ class Server:
         self.audio_port = self._process.ws_port
 
     def pids(self) -> list[int]:
-        workers = [int(w["pid"]) for w in get(self.base, "/healthz").get("workers", [])]
-        return [self._process.pid, *workers]
+        return self._process.pids()
 
     def stop(self) -> None:
         self._process.__exit__(None, None, None)

@@ -18,16 +18,22 @@ LOG_PROBLEMS = ("Traceback", "Task was destroyed", "cannot reuse already awaited
                 "resource_tracker:")  # a process's tracker freeing shared memory it did not own
 
 
+def stat_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (state, ppid, …; utime is [11], stime [12]), or
+    None once the process has ended."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
 def _children(pid: int) -> list[int]:
     """Processes whose parent is ``pid`` (from /proc)."""
     found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
+    for entry in Path("/proc").glob("[0-9]*"):
+        fields = stat_fields(int(entry.name))
+        if fields is not None and int(fields[1]) == pid:
+            found.append(int(entry.name))
     return found
 
 
@@ -108,10 +114,14 @@ class ServerProcess:
     def returncode(self) -> int | None:
         return None if self._proc is None else self._proc.poll()
 
+    def pids(self) -> list[int]:
+        """The server process and its children (the engine worker processes) now."""
+        return [self.pid, *_children(self.pid)]
+
     def status(self) -> tuple[float, int]:
         """(resident memory in MB, thread count) of the server process and its engine worker processes now."""
         rss_kb, threads = 0, 0
-        for pid in (self.pid, *_children(self.pid)):
+        for pid in self.pids():
             try:
                 text = Path(f"/proc/{pid}/status").read_text()
             except OSError:  # ended meanwhile
