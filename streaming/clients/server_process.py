@@ -49,17 +49,18 @@ SOAK_OVERRIDES = ('server.admission="accept"',)
 
 
 class ServerProcess:
-    """Start the server on free loopback ports (``overrides`` are ``--set`` values, ``preset`` a ``--config``);
-    stop it on exit."""
+    """Start the server on free loopback ports (``overrides`` are ``--set`` values, ``preset`` a ``--config``,
+    ``env`` extra environment variables for its process); stop it on exit."""
 
     def __init__(self, log_path: Path, overrides: tuple[str, ...] = (), start_timeout_s: float = 120.0,
-                 preset: str | None = None) -> None:
+                 preset: str | None = None, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.ws_port = free_port()
         self.log_path = log_path
         self._overrides = overrides
         self._preset = preset
         self._timeout = start_timeout_s
+        self._env = dict(env or {})
         self._proc: subprocess.Popen[bytes] | None = None
         self._stdout: list[str] = []
 
@@ -79,7 +80,7 @@ class ServerProcess:
             cmd += ["--config", self._preset]
         for value in self._overrides:
             cmd += ["--set", value]
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self._env)
         log = self.log_path.open("wb")
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, env=env)
         ready = threading.Event()

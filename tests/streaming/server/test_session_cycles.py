@@ -5,35 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from livepuppet.streaming.clients.server_process import ServerProcess
 from livepuppet.streaming.clients.whip_client import ArrayVideoTrack, whip_close, whip_connect
 
 pytestmark = [pytest.mark.slow, pytest.mark.realtime]
 WARMUP_CYCLES = 40  # allocator arenas and native codec pools keep growing for ~40 cycles, then level off
 CYCLES = 20
-
-
-def proc_status(pid: int) -> tuple[int, float]:
-    """(threads, RSS in MB) of a process, from /proc."""
-    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
-    return int(fields["Threads"]), int(fields["VmRSS"].split()[0]) / 1024
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def sessions_open(base: str) -> int:
@@ -42,37 +26,17 @@ def sessions_open(base: str) -> int:
 
 
 @pytest.fixture()
-def served() -> Iterator[tuple[str, int]]:
-    """``livepuppet serve`` in its own process (so only the server's threads and memory are measured)."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "livepuppet", "serve", "--port", str(port), "-q",
-                             "--set", 'server.ice_addresses=["127.0.0.1"]', "--set", "server.idle_timeout_s=1.0",
-                             "--set", "server.session_rate_per_min=0"],  # 60 sessions in a row, by design
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "MALLOC_ARENA_MAX": "2"})
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            sessions_open(base)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"server did not start: {proc.communicate()[0][-2000:]}")
-            time.sleep(0.2)
-    try:
-        yield base, proc.pid
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+def served(tmp_path: Path) -> Iterator[ServerProcess]:
+    """``livepuppet serve`` in its own process (so only the server's threads and memory are measured), with the
+    engine in that process: leaks in worker processes are the soak's and ``test_workers``' to catch."""
+    overrides = ("server.workers=0", "server.idle_timeout_s=1.0",
+                 "server.session_rate_per_min=0")  # 60 sessions in a row, by design
+    with ServerProcess(tmp_path / "server.log", overrides, env={"MALLOC_ARENA_MAX": "2"}) as server:
+        yield server
 
 
-def test_connect_disconnect_cycles_leave_threads_and_rss_flat(served, face_frames) -> None:
-    base, pid = served
+def test_connect_disconnect_cycles_leave_threads_and_rss_flat(served: ServerProcess, face_frames) -> None:
+    base = served.base_url
 
     async def cycle(vanish: bool) -> None:
         track = ArrayVideoTrack(30, face_frames, count=15)
@@ -99,7 +63,7 @@ def test_connect_disconnect_cycles_leave_threads_and_rss_flat(served, face_frame
     for i in range(CYCLES):
         asyncio.run(cycle(vanish=i % 4 == 3))
         settle()
-        count, mb = proc_status(pid)
+        mb, count = served.status()
         threads.append(count)
         rss.append(mb)
     # Native pools (codecs) come and go by a few threads, more on a loaded machine, so compare medians: one
