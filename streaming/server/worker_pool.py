@@ -82,7 +82,8 @@ class WorkerHandle:
         self._outbox_ready = threading.Condition()
         self._writing = False  # a write is under way (on the writer thread or a caller's)
         self.jobs: dict[str, RemoteJob] = {}
-        self.portraits: set[str] = set()
+        # Portraits sent (or being sent) to this worker: a job's OpenJob must follow its AddPortrait.
+        self.portraits: dict[str, asyncio.Future[None]] = {}
         self.busy = 0.0  # cores busy, from the last stats
         self.opened_since_stats = 0
         self.alive = True
@@ -499,10 +500,12 @@ class WorkerPool:
         handle.jobs[job_id] = job  # counted on this worker at once, so concurrent openings spread out
         handle.opened_since_stats += 1
         try:
-            if portrait.id not in handle.portraits:
-                handle.portraits.add(portrait.id)
+            sent = handle.portraits.get(portrait.id)
+            if sent is None:  # the first job with this portrait here sends it; jobs opened meanwhile wait
                 # Pickling a portrait is megabytes of work: off the event loop.
-                await loop.run_in_executor(None, handle.send, m.AddPortrait(portrait.id, portrait.source))
+                sent = handle.portraits[portrait.id] = asyncio.ensure_future(
+                    loop.run_in_executor(None, handle.send, m.AddPortrait(portrait.id, portrait.source)))
+            await asyncio.shield(sent)  # one opener given up must not cancel the others' portrait
 
             def ref(ring: SharedFrameRing | None) -> m.RingRef | None:
                 return None if ring is None else m.RingRef(ring.name, ring.max_height, ring.max_width)

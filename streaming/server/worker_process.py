@@ -229,7 +229,9 @@ class WorkerHost:
         return self._model
 
     def _open(self, command: m.OpenJob) -> None:
-        source = self._portraits[command.portrait]
+        source = self._portraits.get(command.portrait)
+        if source is None:  # the front sends a portrait before any job that uses it
+            raise LivepuppetError(f"portrait {command.portrait!r} was never sent to this worker")
         rings: list[SharedFrameRing] = []
         try:
             job, gen, playout = self._make_job(command, source, rings)

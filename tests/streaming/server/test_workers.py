@@ -107,6 +107,37 @@ def test_sessions_spread_and_a_killed_worker_ends_only_its_own(two_workers, spee
     assert asyncio.run(again()) >= 12
 
 
+def test_sessions_opened_together_wait_for_their_portrait(two_workers) -> None:  # noqa: ANN001
+    """Four talking heads opened at once on fresh workers: two land on each, and the second on a worker
+    must wait until the first has sent the portrait (an OpenJob ahead of its AddPortrait killed the
+    worker and ended both sessions)."""
+    server = two_workers
+    port = server.call(lambda: server.app[STATE_KEY].audio_port)
+    pids = {w["pid"] for w in health(server)["workers"]}
+
+    async def together() -> list[TalkClient]:
+        clients = [TalkClient(f"ws://127.0.0.1:{port}/talk") for _ in range(4)]
+        for c in clients:
+            await c.__aenter__()
+        try:
+            await asyncio.gather(*(c.wait_for(lambda t: t.of_type(Ready) or t.of_type(Ended), 30) for c in clients))
+            for c in clients:
+                await c.start(16000)
+            await asyncio.gather(*(c.send_audio(np.zeros(8000, np.float32), 16000) for c in clients))
+            await asyncio.gather(*(c.wait_for(lambda t: len(t.frames) >= 10 or t.of_type(Ended), 30)
+                                   for c in clients))
+            return clients
+        finally:
+            for c in clients:
+                await c.close()
+
+    clients = asyncio.run(together())
+    assert [c.transcript.of_type(Ended) for c in clients] == [[]] * 4
+    assert all(len(c.transcript.frames) >= 10 for c in clients)
+    after = health(server)
+    assert {w["pid"] for w in after["workers"]} == pids  # no worker died
+
+
 def test_a_stalled_worker_leaves_the_socket_reading_and_answers_in_order(two_workers, speech_wav: Path) -> None:  # noqa: ANN001
     """Speech is taken in without waiting for the worker's answer: with the worker stopped (SIGSTOP) the
     server keeps reading the socket (a ping is answered; waiting for each answer, the reader stopped after
