@@ -15,40 +15,28 @@ Numba is optional at import: :func:`available` says whether the compiled path ca
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import numpy as np
 from livepuppet.errors import DependencyError
+from livepuppet.kernels import jit
+from livepuppet.kernels.jit import cpu_kernel
 from livepuppet.kernels.mesh_warp import remap_bilinear
-
-numba: Any
-try:
-    import numba
-except ImportError:  # pragma: no cover - exercised on installs without numba
-    numba = None
 
 
 def available() -> bool:
     """Whether Numba is installed (the compiled warp can be used)."""
-    return numba is not None
+    return jit.available()
 
 
 def use_jit_warp(choice: str) -> bool:
     """Whether ``render.cpu_warp`` = ``choice`` ("auto", "jit", "opencv") selects the compiled warp; "jit"
     without Numba is a DependencyError naming the fix."""
-    if choice == "jit" and numba is None:
+    if choice == "jit" and not jit.available():
         raise DependencyError('render.cpu_warp = "jit" needs numba: pip install numba (or choose "opencv")')
-    return choice == "jit" or (choice == "auto" and numba is not None)
+    return choice == "jit" or (choice == "auto" and jit.available())
 
 
-def _jit(fn: Any) -> Any:
-    """Compile ``fn`` ahead of its first call's types, cached on disk, without the GIL."""
-    if numba is None:
-        return fn
-    return numba.njit(cache=True, nogil=True, fastmath=False, error_model="numpy")(fn)
-
-
-@_jit
+@cpu_kernel
 def _affines(src: np.ndarray, dst: np.ndarray, tris: np.ndarray, out: np.ndarray) -> None:
     """(T, 6) f32 target→source affines, the twin of ``lp_triangle_affines`` (degenerate → mean shift)."""
     for t in range(tris.shape[0]):
@@ -79,7 +67,7 @@ def _affines(src: np.ndarray, dst: np.ndarray, tris: np.ndarray, out: np.ndarray
             out[t, 5] = ((sy0 - y0) + (sy1 - y1) + (sy2 - y2)) / 3.0
 
 
-@_jit
+@cpu_kernel
 def _edge(ia: int, ax: float, ay: float, ib: int, bx: float, by: float, px: float, py: float) -> float:
     """``lp_edge``: the edge function of p against (a, b), from the endpoint with the lower vertex index."""
     if ia < ib:
@@ -87,7 +75,16 @@ def _edge(ia: int, ax: float, ay: float, ib: int, bx: float, by: float, px: floa
     return -((ax - bx) * (py - by) - (ay - by) * (px - bx))
 
 
-@_jit
+@cpu_kernel
+def _inside(v0: int, x0: float, y0: float, v1: int, x1: float, y1: float, v2: int, x2: float, y2: float,
+            sgn: float, px: float, py: float) -> bool:
+    """Whether p is inside the triangle or on its edges (``lp_raster_ranks``' test)."""
+    return (_edge(v1, x1, y1, v2, x2, y2, px, py) * sgn >= 0.0
+            and _edge(v2, x2, y2, v0, x0, y0, px, py) * sgn >= 0.0
+            and _edge(v0, x0, y0, v1, x1, y1, px, py) * sgn >= 0.0)
+
+
+@cpu_kernel
 def _raster(dst: np.ndarray, tris: np.ndarray, order: np.ndarray, owner: np.ndarray) -> None:
     """Triangle id per pixel of ``owner (h, w) i32`` (-1 where none): triangles drawn in ``order``, later
     ones on top; pixel (i, j) is the target point (j, i); edges inclusive (``lp_raster_ranks``)."""
@@ -113,7 +110,7 @@ def _raster(dst: np.ndarray, tris: np.ndarray, order: np.ndarray, owner: np.ndar
             fy = np.float64(py)
             lo, hi = bx0, bx1
             # Narrow the row to where the edge functions allow (one pixel of slack each side for rounding);
-            # the exact test below decides every pixel left.
+            # the exact test below decides the pixels at the ends.
             for k in range(3):
                 ia, ib = (v1, v2) if k == 0 else ((v2, v0) if k == 1 else (v0, v1))
                 ax, ay, bx, by = ((x1, y1, x2, y2) if k == 0 else ((x2, y2, x0, y0) if k == 1 else (x0, y0, x1, y1)))
@@ -124,15 +121,17 @@ def _raster(dst: np.ndarray, tris: np.ndarray, order: np.ndarray, owner: np.ndar
                         lo = max(lo, int(np.ceil(root)) - 1)
                     else:
                         hi = min(hi, int(np.floor(root)) + 1)
-            for px in range(lo, hi + 1):
-                fx = np.float64(px)
-                if (_edge(v1, x1, y1, v2, x2, y2, fx, fy) * sgn >= 0.0
-                        and _edge(v2, x2, y2, v0, x0, y0, fx, fy) * sgn >= 0.0
-                        and _edge(v0, x0, y0, v1, x1, y1, fx, fy) * sgn >= 0.0):
-                    owner[py, px] = t
+            # Along a row each edge function is monotone in x, and so is its floating-point evaluation: the
+            # pixels inside form one run. Its two ends are found with the exact test, the rest is filled.
+            while lo <= hi and not _inside(v0, x0, y0, v1, x1, y1, v2, x2, y2, sgn, np.float64(lo), fy):
+                lo += 1
+            while hi > lo and not _inside(v0, x0, y0, v1, x1, y1, v2, x2, y2, sgn, np.float64(hi), fy):
+                hi -= 1
+            if lo <= hi:  # (a narrowed hi may be negative: never a slice from the end)
+                owner[py, lo:hi + 1] = t
 
 
-@_jit
+@cpu_kernel
 def _map(owner: np.ndarray, aff: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> None:
     """``lp_map_from_ranks`` at full resolution: each pixel's source position from its owner's affine, in
     f32 with the products and sums in the GPU's order; identity where no triangle was drawn."""
@@ -188,7 +187,7 @@ class JitMeshWarp:
 def warm_up() -> float:
     """Compile (or load from Numba's cache) every kernel now, on a tiny mesh, so a session's first frame does
     not wait for it; returns the seconds it took. A no-op without Numba."""
-    if numba is None:
+    if not jit.available():
         return 0.0
     start = time.perf_counter()
     src = np.array([[0, 0], [7, 0], [0, 7], [7, 7]], dtype=np.float32)

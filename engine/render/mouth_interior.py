@@ -7,6 +7,8 @@ import cv2
 import numpy as np
 from livepuppet.engine.face import topology as ft
 from livepuppet.engine.source import MouthLook, inner_mouth_area
+from livepuppet.kernels import jit
+from livepuppet.kernels.mouth_shade import shade_mouth
 
 _POLY = ft.inner_mouth_polygon()
 _UPPER = np.array(ft.LIP_INNER_UPPER)
@@ -36,25 +38,41 @@ def paint_mouth_interior(image: np.ndarray, landmarks: np.ndarray, look: MouthLo
     cv2.fillPoly(mask, [np.round(local * 16).astype(np.int32)], 255, lineType=cv2.LINE_AA, shift=4)
     alpha = cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32) / 255.0 * fade
 
-    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     up = landmarks[_UPPER, :2]
     lo = landmarks[_LOWER, :2]
     order_u, order_l = np.argsort(up[:, 0]), np.argsort(lo[:, 0])
-    top = np.interp(xs[0], up[order_u, 0], up[order_u, 1])[None, :]  # upper lip edge per column
-    bottom = np.interp(xs[0], lo[order_l, 0], lo[order_l, 1])[None, :]
+    columns = np.arange(x0, x1, dtype=np.float32)
+    top = np.interp(columns, up[order_u, 0], up[order_u, 1])  # upper lip edge per column
+    bottom = np.interp(columns, lo[order_l, 0], lo[order_l, 1])
+    cx = float(0.5 * (up[0, 0] + up[-1, 0]))
+    half = max(0.5 * abs(float(up[-1, 0] - up[0, 0])), 1.0)
+    colors = (np.asarray(look.cavity, np.float64), np.asarray(look.tongue, np.float64),
+              np.asarray(look.teeth, np.float64))
+    region = image[y0:y1, x0:x1]
+    if jit.available():
+        shade_mouth(region, alpha, top, bottom, int(y0), int(x0), cx, half, float(iod_px), *colors)
+    else:
+        region[...] = _shade_numpy(region, alpha, top, bottom, float(y0), columns, cx, half, float(iod_px), *colors)
+
+
+def _shade_numpy(region: np.ndarray, alpha: np.ndarray, top: np.ndarray, bottom: np.ndarray, y0: float,
+                 columns: np.ndarray, cx: float, half: float, iod_px: float, cavity: np.ndarray,
+                 tongue_rgb: np.ndarray, teeth_rgb: np.ndarray) -> np.ndarray:
+    """:func:`~livepuppet.kernels.mouth_shade.shade_mouth` in NumPy (installs without Numba): the blended
+    box ``(h, w, 3) u8``."""
+    ys = y0 + np.arange(region.shape[0], dtype=np.float64)[:, None]
+    top, bottom = top[None, :], bottom[None, :]
     gap = np.maximum(bottom - top, 1e-3)
     v = np.clip((ys - top) / gap, 0.0, 1.0)  # 0 at the upper lip, 1 at the lower lip
-    cx = 0.5 * (up[0, 0] + up[-1, 0])
-    half = max(0.5 * abs(up[-1, 0] - up[0, 0]), 1.0)
-    u = np.clip(np.abs(xs - cx) / half, 0.0, 1.0)  # 0 at the center, 1 at the corners
+    u = np.clip(np.abs(columns.astype(np.float64)[None, :] - cx) / half, 0.0, 1.0)  # 0 centre, 1 corners
 
     # Cavity: darkest in the middle, a little lighter near the lips (ambient light).
-    shade = 0.55 + 0.45 * (np.abs(v - 0.5) * 2.0) ** 2
-    color = look.cavity[None, None, :] * shade[..., None] * (1.0 - 0.3 * u[..., None])
+    shade = (0.55 + 0.45 * (np.abs(v - 0.5) * 2.0) ** 2) * (1.0 - 0.3 * u)
+    color = cavity[None, None, :] * shade[..., None]
     # Tongue: a soft ellipse rising from the lower lip.
     tongue = np.clip(1.0 - ((u / 0.75) ** 2 + ((1.0 - v) / 0.45) ** 2), 0.0, 1.0) ** 0.5
-    tongue *= np.clip((gap - 0.12 * iod_px) / (0.1 * iod_px), 0.0, 1.0)
-    color = color * (1.0 - tongue[..., None]) + look.tongue[None, None, :] * (0.7 + 0.3 * v[..., None]) \
+    tongue = tongue * np.clip((gap - 0.12 * iod_px) / (0.1 * iod_px), 0.0, 1.0)
+    color = color * (1.0 - tongue[..., None]) + tongue_rgb[None, None, :] * (0.7 + 0.3 * v[..., None]) \
         * tongue[..., None]
     # Teeth: a band under the upper lip (wider when the mouth is more open), a thinner one above the lower lip.
     tooth_h = np.minimum(0.32 * gap, 0.13 * iod_px)
@@ -63,9 +81,9 @@ def paint_mouth_interior(image: np.ndarray, landmarks: np.ndarray, look: MouthLo
     lower_teeth = np.clip((ys - (bottom - lower_h)) / 1.5, 0.0, 1.0) * np.clip((0.6 - u) / 0.2, 0.0, 1.0) \
         * np.clip((gap - 0.2 * iod_px) / (0.1 * iod_px), 0.0, 1.0)
     teeth = np.maximum(upper_teeth, lower_teeth)
-    teeth_color = look.teeth[None, None, :] * (0.8 + 0.2 * (1.0 - u[..., None]))
+    teeth_color = teeth_rgb[None, None, :] * (0.8 + 0.2 * (1.0 - u[..., None]))
     color = color * (1.0 - teeth[..., None]) + teeth_color * teeth[..., None]
 
-    region = image[y0:y1, x0:x1].astype(np.float32)
-    blended = region * (1.0 - alpha[..., None]) + color * alpha[..., None]
-    image[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+    a = alpha.astype(np.float64)[..., None]
+    blended = region.astype(np.float64) * (1.0 - a) + color * a
+    return np.clip(blended + 0.5, 0, 255).astype(np.uint8)

@@ -15,6 +15,7 @@ import numpy as np
 from livepuppet.engine.clock import Clock
 from livepuppet.engine.config import EngineConfig
 from livepuppet.engine.speech.generator import TalkingHeadGenerator
+from livepuppet.engine.speech.mouth_model import SAMPLE_RATE
 from livepuppet.errors import InputError, LivepuppetError
 from livepuppet.streaming.frame_ring import FrameRing
 from livepuppet.streaming.server.audio_playout import AudioPlayout
@@ -35,6 +36,9 @@ log = logging.getLogger(__name__)
 RTC_KINDS = ("puppet", "echo", "talk")
 OUTPUT_RING_SLOTS = 3
 MAX_VIEWERS = 8  # WHEP viewers per session
+# Frames mode plays no audio: its timeline runs at the audio model's rate, so 16 kHz speech is taken in
+# without resampling (to 48 kHz, only to be dropped: a tenth of a talking head's speech analysis).
+FRAMES_AUDIO_RATE = SAMPLE_RATE
 PLAYOUT_PREROLL_S = 0.03  # the audio track's jitter buffer: one 20 ms packet plus the loop's jitter
 
 
@@ -135,16 +139,16 @@ class SessionManager:
         fps = self._config.speech.fps
         job: EngineJob
         if self.resources.pool is not None:
-            remote = await self.resources.pool.open("frames", name, portrait, fps, AUDIO_RATE, self._clock,
+            remote = await self.resources.pool.open("frames", name, portrait, fps, FRAMES_AUDIO_RATE, self._clock,
                                                     self._metrics, None, None, None)
             remote.send_frame, remote.on_event = send, on_event
             model = await self.resources.speech_model()
             job, speech = remote, RemoteSpeech(remote, fps, model.lookahead_s)
         else:
-            generator = await self._generator(portrait, fps, AUDIO_RATE)
+            generator = await self._generator(portrait, fps, FRAMES_AUDIO_RATE)
             job = FramesJob(name, generator, self._config.render.crop_size, self._clock, self._metrics, send,
                             on_event)
-            speech = LocalSpeech(generator, self.resources.ingest)
+            speech = LocalSpeech(generator, self.resources.ingest, self.resources.worker.notify)
         session = FramesSession(portrait, job, self._clock)
         session.speech = speech
         session.stack.push_async_callback(loop.run_in_executor, None, _free_job, job)
@@ -229,7 +233,8 @@ class SessionManager:
             assert playout is not None
             generator = await self._generator(portrait, self._config.server.fps, AUDIO_RATE)
             talk = TalkJob(name, generator, playout, self._clock, self._metrics)
-            return talk, None, playout, LocalSpeech(generator, self.resources.ingest, playout.clear)
+            speech = LocalSpeech(generator, self.resources.ingest, self.resources.worker.notify, playout.clear)
+            return talk, None, playout, speech
         return EchoJob(name, self._clock, self._metrics, input_ring), input_ring, None, None
 
     async def _tick(self, job: TalkJob | RemoteJob) -> None:

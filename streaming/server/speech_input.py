@@ -35,12 +35,14 @@ class SpeechInput(Protocol):
 
 class LocalSpeech:
     """A generator in this process; the audio model runs on ``executor`` (never on the event loop), one call
-    at a time in call order (the executor has several threads, shared by every session)."""
+    at a time in call order (the executor has several threads, shared by every session). ``wake`` tells the
+    engine thread once a call has queued speech (or cleared it)."""
 
-    def __init__(self, generator: TalkingHeadGenerator, executor: Executor,
+    def __init__(self, generator: TalkingHeadGenerator, executor: Executor, wake: Callable[[], None],
                  on_interrupt: Callable[[], None] | None = None) -> None:
         self._generator = generator
         self._executor = executor
+        self._wake = wake
         self._on_interrupt = on_interrupt
         self._tail: asyncio.Future[Any] | None = None  # the call issued last
         self.fps = generator.fps
@@ -62,7 +64,9 @@ class LocalSpeech:
         async def run() -> T:
             if previous is not None and not previous.done():
                 await asyncio.wait({previous})  # its order, not its outcome, matters here
-            return await loop.run_in_executor(self._executor, fn, *args)
+            result = await loop.run_in_executor(self._executor, fn, *args)
+            self._wake()
+            return result
 
         task = self._tail = asyncio.ensure_future(run())
         return task

@@ -251,7 +251,6 @@ class TalkServer:
             frames = await pending
         except BufferFull as exc:
             raise ProtocolError("buffer_full", str(exc)) from exc
-        self._sessions.resources.worker.notify()
         return [_mouth_event(frames)] if frames else []
 
     def _control(self, state: TalkState, message: Start | End | Interrupt | SetEmotion
@@ -271,7 +270,6 @@ class TalkServer:
 
     async def _interrupted(self, pending: Awaitable[None]) -> list[ServerEvent]:
         await pending
-        self._sessions.resources.worker.notify()
         return [Interrupted()]
 
 

@@ -131,7 +131,8 @@ class WorkerHandle:
             finally:
                 with self._outbox_ready:
                     self._writing = False
-                    self._outbox_ready.notify()
+                    if self._outbox:  # queued meanwhile: the writer takes over (else it sleeps on)
+                        self._outbox_ready.notify()
         elif backlog == MAX_OUTBOX:
             log.error("engine worker %d (pid %s) has not read %d commands: killing it as hung", self.index,
                       self.pid, backlog)

@@ -17,7 +17,7 @@ from livepuppet.engine.motion.scripted_motion import scripted_motion
 from livepuppet.engine.render.mesh_renderer import MeshRenderer
 from livepuppet.engine.source import PreparedSource
 from livepuppet.errors import ConfigError, DependencyError
-from livepuppet.kernels import cuda_emulation, jit_warp
+from livepuppet.kernels import cuda_emulation, jit, jit_warp
 from livepuppet.kernels.cuda_backend import CudaBackend
 from livepuppet.kernels.jit_warp import JitMeshWarp
 from scipy.spatial import Delaunay
@@ -96,7 +96,7 @@ def test_unknown_cpu_warp_is_a_config_error() -> None:
 
 def test_without_numba_auto_falls_back_and_jit_names_the_fix(monkeypatch: pytest.MonkeyPatch,
                                                               prepared: PreparedSource) -> None:
-    monkeypatch.setattr(jit_warp, "numba", None)
+    monkeypatch.setattr(jit, "numba", None)
     assert not jit_warp.use_jit_warp("auto") and not jit_warp.use_jit_warp("opencv")
     assert MeshRenderer(prepared, EngineConfig().render).warp_path == "opencv"
     with pytest.raises(DependencyError, match="pip install numba"):
