@@ -18,22 +18,17 @@ import time
 
 import numpy as np
 from livepuppet.errors import DependencyError
-from livepuppet.kernels import jit
+from livepuppet.kernels.jit import available as available  # re-exported: whether the compiled warp can be used
 from livepuppet.kernels.jit import cpu_kernel
 from livepuppet.kernels.mesh_warp import remap_bilinear
-
-
-def available() -> bool:
-    """Whether Numba is installed (the compiled warp can be used)."""
-    return jit.available()
 
 
 def use_jit_warp(choice: str) -> bool:
     """Whether ``render.cpu_warp`` = ``choice`` ("auto", "jit", "opencv") selects the compiled warp; "jit"
     without Numba is a DependencyError naming the fix."""
-    if choice == "jit" and not jit.available():
+    if choice == "jit" and not available():
         raise DependencyError('render.cpu_warp = "jit" needs numba: pip install numba (or choose "opencv")')
-    return choice == "jit" or (choice == "auto" and jit.available())
+    return choice == "jit" or (choice == "auto" and available())
 
 
 @cpu_kernel
@@ -187,7 +182,7 @@ class JitMeshWarp:
 def warm_up() -> float:
     """Compile (or load from Numba's cache) every kernel now, on a tiny mesh, so a session's first frame does
     not wait for it; returns the seconds it took. A no-op without Numba."""
-    if not jit.available():
+    if not available():
         return 0.0
     start = time.perf_counter()
     src = np.array([[0, 0], [7, 0], [0, 7], [7, 7]], dtype=np.float32)

@@ -37,7 +37,7 @@ RTC_KINDS = ("puppet", "echo", "talk")
 OUTPUT_RING_SLOTS = 3
 MAX_VIEWERS = 8  # WHEP viewers per session
 # Frames mode plays no audio: its timeline runs at the audio model's rate, so 16 kHz speech is taken in
-# without resampling (to 48 kHz, only to be dropped: a tenth of a talking head's speech analysis).
+# without resampling (to 48 kHz, only to be dropped: about a sixth of speech intake in the worker profile).
 FRAMES_AUDIO_RATE = SAMPLE_RATE
 PLAYOUT_PREROLL_S = 0.03  # the audio track's jitter buffer: one 20 ms packet plus the loop's jitter
 
