@@ -3,7 +3,8 @@ process, at each worker-process count asked for.
 
 Talking heads: frames mode over the audio WebSocket, real speech (espeak-ng) streamed in 20 ms chunks at
 real time, as from a microphone or a streaming TTS; their fps is frames received per second of the steady
-window (25 is the target). Webcam sessions: aiortc WHIP clients sending a 30 fps face video and receiving
+window (25 is the target), and their lag: how long after its speech was sent (at real time) each frame arrived,
+p95 over the window, the worst session's (what a listener sees: the face behind the voice). Webcam sessions: aiortc WHIP clients sending a 30 fps face video and receiving
 the avatar; their fps is avatar frames the engine made per second (the output track repeats the last frame
 when the engine is late, so frames received would hide it). Per
 load: per-session fps (min and median), p95 engine ms per frame (the server's session stats), aggregate
@@ -56,6 +57,7 @@ class Row:
     fps_min: float
     fps_median: float
     aggregate_fps: float
+    lag_ms_p95: float  # talk: the worst session's p95 of frame arrival - when its speech was sent
     engine_ms_p95: float
     cpu_cores: float
 
@@ -98,8 +100,10 @@ async def engine_p95(server: Server, ids: list[str]) -> list[float]:
     return await asyncio.to_thread(fetch)
 
 
-async def talk_load(server: Server, sessions: int, pcm: np.ndarray, seconds: float) -> tuple[list[float], list[float]]:
-    """``sessions`` frames-mode talking heads fed real-time speech; per-session fps in the steady window."""
+async def talk_load(server: Server, sessions: int, pcm: np.ndarray, seconds: float
+                    ) -> tuple[list[float], list[float], list[float]]:
+    """``sessions`` frames-mode talking heads fed real-time speech; per-session fps and p95 lag (ms) in the
+    steady window, and each session's p95 engine ms."""
     url = f"ws://127.0.0.1:{server.audio_port}/talk"
     clients = [TalkClient(url) for _ in range(sessions)]
     for c in clients:
@@ -111,8 +115,11 @@ async def talk_load(server: Server, sessions: int, pcm: np.ndarray, seconds: flo
         loops = int(np.ceil((WARMUP_S + seconds) * RATE / len(pcm))) + 1
         feed = np.tile(pcm, loops)
 
+        sent_at = [0] * sessions  # when each client began sending: speech time t is sent at sent_at + t
+
         async def stream(c: TalkClient, offset: int) -> None:
             await asyncio.sleep(offset * 0.013)  # stagger the 20 ms chunks
+            sent_at[offset] = time.monotonic_ns()
             await c.send_audio(feed, RATE, chunk_s=0.02, realtime=True)
 
         senders = [asyncio.ensure_future(stream(c, i)) for i, c in enumerate(clients)]
@@ -122,11 +129,14 @@ async def talk_load(server: Server, sessions: int, pcm: np.ndarray, seconds: flo
         await asyncio.sleep(seconds)
         end = time.monotonic_ns()
         fps = [(len(c.transcript.frames) - n) / ((end - start) / 1e9) for c, n in zip(clients, counts, strict=True)]
+        lags = [float(np.percentile([(f.arrived_ns - t0) / 1e6 - f.t * 1e3 for f in c.transcript.frames[n:]], 95))
+                if len(c.transcript.frames) > n else float("inf")
+                for c, n, t0 in zip(clients, counts, sent_at, strict=True)]
         p95 = await engine_p95(server, [c.transcript.of_type(Ready)[0].session for c in clients])
         for task in senders:
             task.cancel()
         await asyncio.gather(*senders, return_exceptions=True)
-        return fps, p95
+        return fps, lags, p95
     finally:
         for c in clients:
             await c.close()
@@ -159,14 +169,15 @@ def measure(server: Server, preset: str, workers: int, kind: str, sessions: int,
             frames: list[np.ndarray]) -> Row:
     pids = server.pids()
     t0, c0 = time.monotonic(), cpu_seconds(pids)
+    lags: list[float] = []
     if kind == "talk":
-        fps, p95 = asyncio.run(talk_load(server, sessions, pcm, seconds))
+        fps, lags, p95 = asyncio.run(talk_load(server, sessions, pcm, seconds))
     else:
         fps, p95 = asyncio.run(webcam_load(server, sessions, frames, seconds))
     cores = (cpu_seconds(pids) - c0) / (time.monotonic() - t0)
     time.sleep(1.5)  # let the sessions close before the next load
     return Row(preset, workers, kind, sessions, round(min(fps), 1), round(float(np.median(fps)), 1), round(sum(fps), 1),
-               round(float(np.median(p95)), 1) if p95 else 0.0, round(cores, 2))
+               round(max(lags), 1) if lags else 0.0, round(float(np.median(p95)), 1) if p95 else 0.0, round(cores, 2))
 
 
 def speech() -> np.ndarray:
@@ -202,16 +213,16 @@ def main() -> int:
                     row = measure(server, args.preset, workers, kind, sessions, args.seconds, pcm, frames)
                     rows.append(row)
                     print(f"workers {workers}  {kind:6s} ×{sessions:<2d}  fps/session min {row.fps_min:5.1f} "
-                          f"median {row.fps_median:5.1f}  aggregate {row.aggregate_fps:6.1f}  "
+                          f"median {row.fps_median:5.1f}  aggregate {row.aggregate_fps:6.1f}  lag p95 {row.lag_ms_p95:6.0f} ms  "
                           f"engine p95 {row.engine_ms_p95:5.1f} ms  CPU {row.cpu_cores:.2f} cores", flush=True)
         finally:
             server.stop()
     print(f"\npreset {args.preset}, {os.cpu_count()} CPUs")
-    print("| workers | kind | sessions | fps/session min | median | aggregate fps | engine p95 ms | CPU cores |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| workers | kind | sessions | fps/session min | median | aggregate fps | lag p95 ms | engine p95 ms | CPU cores |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r.workers} | {r.kind} | {r.sessions} | {r.fps_min} | {r.fps_median} | {r.aggregate_fps} | "
-              f"{r.engine_ms_p95} | {r.cpu_cores} |")
+              f"{r.lag_ms_p95 if r.kind == 'talk' else '—'} | {r.engine_ms_p95} | {r.cpu_cores} |")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"cpus": os.cpu_count(), "preset": args.preset,
                                      "rows": [asdict(r) for r in rows]}, indent=2))

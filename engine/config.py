@@ -198,6 +198,9 @@ class SpeechConfig:
     emotion_intensity: float = 0.7
     preroll_s: float = 0.045  # audio buffered before playback starts (covers the model's 35 ms look-ahead)
     max_buffer_s: float = 120.0  # audio a client may send ahead of playback (TTS is faster than real time)
+    # Frames mode: skip a frame a real-time listener could have heard longer ago than this when a newer one
+    # is ready (the server past capacity, a slow client); 0 renders every frame, however late.
+    frames_max_lag_s: float = 0.25
     seed: int = 0  # idle motion and blinks are random but reproducible
     model: str = ""  # audio→mouth ONNX model; empty = the one shipped in assets/ (see livepuppet train-audio)
 
@@ -211,6 +214,7 @@ class SpeechConfig:
         _check_range("speech.emotion_intensity", self.emotion_intensity, 0.0, 1.0)
         _check_range("speech.preroll_s", self.preroll_s, 0.0, 1.0)
         _check_range("speech.max_buffer_s", self.max_buffer_s, 1.0, 3600.0)
+        _check_range("speech.frames_max_lag_s", self.frames_max_lag_s, 0.0, 60.0)
         if self.emotion not in EMOTIONS:
             raise ConfigError(f"speech.emotion must be one of {', '.join(EMOTIONS)}, not {self.emotion!r}")
 

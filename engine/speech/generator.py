@@ -24,6 +24,7 @@ import numpy as np
 from livepuppet.engine.clock import Clock, MonotonicClock
 from livepuppet.engine.config import EMOTIONS, EngineConfig
 from livepuppet.engine.source import PreparedSource
+from livepuppet.engine.speech.live_edge import LiveEdge
 from livepuppet.engine.speech.mouth_model import SAMPLE_RATE, AudioMouthModel, MouthFrame
 from livepuppet.engine.speech.resampler import StreamingResampler
 from livepuppet.engine.speech.sample_queue import SampleQueue
@@ -39,10 +40,12 @@ class BufferFull(InputError):
 
 @dataclass(frozen=True, slots=True)
 class AudioChunk:
-    """Speech audio in: ``pcm (n,)`` mono, f32 in [-1, 1] or i16, at ``sample_rate`` Hz (any rate 8–192 kHz)."""
+    """Speech audio in: ``pcm (n,)`` mono, f32 in [-1, 1] or i16, at ``sample_rate`` Hz (any rate 8–192 kHz).
+    ``arrived_ns`` is when it reached the server (on the generator's clock; None: when it is pushed)."""
 
     pcm: np.ndarray
     sample_rate: int
+    arrived_ns: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +214,7 @@ class TalkingHeadGenerator:
         self._epoch = 0
         self._shown: deque[_ShownSlice] = deque()  # slices handed out, for the speech instant each frame shows
         self._cleared_ns: int | None = None
+        self._live = LiveEdge()  # when a real-time listener can hear each speech instant (frames mode)
         self.stats = GeneratorStats()
 
     # -- input --------------------------------------------------------------------------------------------
@@ -226,6 +230,10 @@ class TalkingHeadGenerator:
         if not MIN_RATE <= rate <= MAX_RATE:
             raise InputError(f"sample rate must be in [{MIN_RATE}, {MAX_RATE}] Hz, not {rate}")
         with self._ingest:
+            with self._lock:  # refused before any state changes, so a refused chunk leaves no trace
+                if self.queued_samples + -(-len(pcm) * self.audio_rate // rate) > self._capacity:
+                    raise BufferFull(f"more than {self._capacity / self.audio_rate:.0f} s of audio queued ahead "
+                                     "of playback; wait for playback before sending more")
             if rate != self._rate_in:  # a new rate (or the first chunk): new resamplers
                 self._rate_in = rate
                 self._to_model = StreamingResampler(rate, SAMPLE_RATE)
@@ -233,14 +241,14 @@ class TalkingHeadGenerator:
             assert self._to_model is not None and self._to_out is not None
             out = self._to_out.push(pcm)
             with self._lock:
-                if self.queued_samples + len(out) > self._capacity:
-                    raise BufferFull(f"more than {self._capacity / self.audio_rate:.0f} s of audio queued ahead "
-                                     "of playback; wait for playback before sending more")
                 segment = self._open_segment()
+            starts_s = self.head.received_s
             frames = self.head.push(self._to_model.push(pcm))
+            arrived = self._clock.now_ns() if item.arrived_ns is None else item.arrived_ns
             with self._lock:
                 segment.audio.push(out)
                 segment.pushed += len(out)
+                self._live.arrived(starts_s, arrived)
         return frames
 
     def end_segment(self) -> list[MouthFrame]:
@@ -266,6 +274,7 @@ class TalkingHeadGenerator:
                 self._epoch += 1
                 self._shown.clear()
                 self._cleared_ns = self._clock.now_ns()
+                self._live.reset()
             self.head.interrupt()
             for resampler in (self._to_model, self._to_out):
                 if resampler is not None:
@@ -276,6 +285,10 @@ class TalkingHeadGenerator:
         self.head.set_emotion(*check_emotion(name, intensity))
 
     # -- state --------------------------------------------------------------------------------------------
+
+    def now_ns(self) -> int:
+        """The generator's clock (arrival stamps of :class:`AudioChunk` are on it)."""
+        return self._clock.now_ns()
 
     @property
     def epoch(self) -> int:
@@ -306,6 +319,13 @@ class TalkingHeadGenerator:
         """A speech slice (or a segment end) can be produced now without waiting for more audio."""
         with self._lock:
             return bool(self._pending_ends) or self._drained() is not None or self._plan() is not None
+
+    def lag_s(self, plan: TalkPlan) -> float:
+        """Frames mode: how long ago a real-time listener could have heard the middle of ``plan``'s slice
+        (from when its audio arrived; negative while it is still ahead, as for a TTS faster than real time)."""
+        middle = plan.t + (plan.audio.duration_s if plan.audio is not None else 1.0 / self.fps) / 2
+        with self._lock:
+            return self._live.lag_s(middle, self._clock.now_ns())
 
     def pop_ends(self) -> list[TalkSegmentEnd]:
         """Segment ends due now without a frame (frames mode: :meth:`next_step` without ``idle`` returned

@@ -36,6 +36,7 @@ class JobStats:
     """What a session reports (written by the engine thread, read from the event loop)."""
 
     frames_out: int = 0
+    frames_skipped: int = 0  # frames mode: frames not rendered because a newer one was ready and they were late
     errors: int = 0
     face_found: bool = False
     last_error: str = ""

@@ -38,6 +38,7 @@ class SessionInfo:
     state: str
     frames_in: int
     frames_out: int
+    frames_skipped: int
     frames_sent: int
     frames_repeated: int
     dropped: int
@@ -124,7 +125,8 @@ class Session:
         ring = self.job.input_stats()
         sent, repeated = self.frames_sent()
         return SessionInfo(id=self.id, kind=self.kind, portrait=self.portrait.id, state=self.state,
-                           frames_in=ring.written, frames_out=stats.frames_out, frames_sent=sent,
+                           frames_in=ring.written, frames_out=stats.frames_out,
+                           frames_skipped=stats.frames_skipped, frames_sent=sent,
                            frames_repeated=repeated, dropped=ring.dropped, errors=stats.errors,
                            face_found=stats.face_found, fps=round(stats.fps(now_ns), 1),
                            engine_ms_p50=stats.engine_percentile(0.5), engine_ms_p95=stats.engine_percentile(0.95),

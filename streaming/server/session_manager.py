@@ -147,7 +147,7 @@ class SessionManager:
         else:
             generator = await self._generator(portrait, fps, FRAMES_AUDIO_RATE)
             job = FramesJob(name, generator, self._config.render.crop_size, self._clock, self._metrics, send,
-                            on_event)
+                            on_event, self._config.speech.frames_max_lag_s)
             speech = LocalSpeech(generator, self.resources.ingest, self.resources.worker.notify)
         session = FramesSession(portrait, job, self._clock)
         session.speech = speech

@@ -49,7 +49,8 @@ class LocalSpeech:
         self.lookahead_s = generator.lookahead_s
 
     def push(self, pcm: np.ndarray, sample_rate: int) -> Awaitable[list[MouthFrame]]:
-        return self._after_previous(self._generator.push_audio, AudioChunk(pcm, sample_rate))
+        arrived = self._generator.now_ns()  # when it came, not when the executor gets to it
+        return self._after_previous(self._generator.push_audio, AudioChunk(pcm, sample_rate, arrived))
 
     def end(self) -> Awaitable[list[MouthFrame]]:
         return self._after_previous(self._generator.push_audio, SEGMENT_END)

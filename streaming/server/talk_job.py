@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol
 
 import cv2
@@ -143,17 +144,22 @@ FrameSink = Callable[[FrameHeader, bytes], None]
 class FramesJob(EngineJob):
     """Frames mode: each speech frame as soon as the audio (plus the model's look-ahead) covers it, as a
     JPEG stamped with its speech time. ``send`` and ``on_event`` are called on the engine thread and must be
-    thread-safe; the sender calls :meth:`sent` once a frame has left, which bounds frames in flight."""
+    thread-safe; the sender calls :meth:`sent` once a frame has left, which bounds frames in flight.
+
+    A frame a real-time listener could have heard more than ``max_lag_s`` ago is skipped when a newer one is
+    ready (0: never skip): past capacity, or behind a slow client, every session then gets fewer frames, each
+    close to its voice, instead of all of them ever later. Speaking events of skipped frames still go out."""
 
     kind = "frames"
 
     def __init__(self, name: str, generator: TalkingHeadGenerator, size: int, clock: Clock,
-                 metrics: ServerMetrics, send: FrameSink, on_event: EventSink) -> None:
+                 metrics: ServerMetrics, send: FrameSink, on_event: EventSink, max_lag_s: float = 0.0) -> None:
         super().__init__(name, clock, metrics)
         self.generator = generator
         self._jpeg = JpegEncoder(size, size)
         self._send = send
         self._on_event = on_event
+        self._max_lag_s = max_lag_s
         self._speaking = _SpeakingState()
         self._in_flight = 0
         self._lock = threading.Lock()
@@ -169,10 +175,12 @@ class FramesJob(EngineJob):
         return self.generator.ready()
 
     def _run(self, start_ns: int) -> bool:
-        step = self.generator.next_step(idle=False)
-        if step is None:
+        plan = self.generator.advance(idle=False)
+        if plan is None:
             self._emit(tuple(self.generator.pop_ends()), None, 0.0, None)
             return False
+        plan = self._newest_in_time(plan)
+        step = self.generator.render(plan)
         t_render = self._clock.now_ns()
         jpeg = self._jpeg.encode(step.video.pixels)
         self._metrics.observe_stage(Stage.RENDER, (t_render - start_ns) / 1e9)
@@ -183,6 +191,22 @@ class FramesJob(EngineJob):
         self._send(FrameHeader(seq=step.video.seq, epoch=step.video.epoch, t=step.video.t), jpeg)
         self._emit((), None, step.video.t, step.after)
         return True
+
+    def _newest_in_time(self, plan: TalkPlan) -> TalkPlan:
+        """``plan``, or, while it is later than ``max_lag_s`` and a newer frame is ready, the newer one (the
+        skipped frames' speaking events are sent; a segment's first-audio stamp moves to the frame shown)."""
+        if self._max_lag_s <= 0:
+            return plan
+        while self.generator.lag_s(plan) > self._max_lag_s:
+            newer = self.generator.advance(idle=False)
+            if newer is None:
+                break
+            self._emit(plan.before, plan.speech_t, plan.t, plan.after)
+            self.stats.frames_skipped += 1
+            if plan.speech_arrived_ns is not None and newer.speech_arrived_ns is None:
+                newer = replace(newer, speech_arrived_ns=plan.speech_arrived_ns)
+            plan = newer
+        return plan
 
     def _emit(self, before: tuple[TalkSegmentEnd, ...], speech_t: float | None, t: float,
               after: TalkSegmentEnd | None) -> None:

@@ -170,6 +170,7 @@ class JobStatsSnapshot:
     """A job's figures, as the front's session info needs them."""
 
     frames_out: int
+    frames_skipped: int
     errors: int
     face_found: bool
     last_error: str

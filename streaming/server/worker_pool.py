@@ -355,6 +355,9 @@ class RemoteJob(EngineJob):
     def apply(self, s: m.JobStatsSnapshot) -> None:
         st = self.stats
         st.frames_out, st.errors, st.face_found, st.last_error = s.frames_out, s.errors, s.face_found, s.last_error
+        if s.frames_skipped > st.frames_skipped:
+            self._metrics.frames_dropped.labels("late").inc(s.frames_skipped - st.frames_skipped)
+        st.frames_skipped = s.frames_skipped
         st.speech_start_ms, st.interrupt_ms, st.cost_ms = s.speech_start_ms, s.interrupt_ms, s.cost_ms
         st.engine_ms = deque(s.engine_ms, maxlen=st.engine_ms.maxlen)
         st.out_times_ns = deque(s.out_times_ns, maxlen=st.out_times_ns.maxlen)

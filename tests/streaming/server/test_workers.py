@@ -41,8 +41,11 @@ def shm_segments() -> set[str]:
 
 @pytest.fixture()
 def two_workers(server_factory, config):  # noqa: ANN001, ANN201
+    # Many sessions, by design; every frame rendered however late (the tests count all frames of a TTS
+    # faster than real time, which a loaded CI machine could otherwise skip: see test_talk_job.py).
     return server_factory(replace(config, server=replace(config.server, workers=2, max_sessions=8,
-                                                          session_rate_per_min=0.0)))  # many sessions, by design
+                                                          session_rate_per_min=0.0),
+                                  speech=replace(config.speech, frames_max_lag_s=0.0)))
 
 
 async def speak(c: TalkClient, pcm: np.ndarray) -> None:
