@@ -3,8 +3,9 @@ process, at each worker-process count asked for.
 
 Talking heads: frames mode over the audio WebSocket, real speech (espeak-ng) streamed in 20 ms chunks at
 real time, as from a microphone or a streaming TTS; their fps is frames received per second of the steady
-window (25 is the target), and their lag: how long after its speech was sent (at real time) each frame arrived,
-p95 over the window, the worst session's (what a listener sees: the face behind the voice). Webcam sessions: aiortc WHIP clients sending a 30 fps face video and receiving
+window (25 is the target), and their lag: how long after its speech was sent (at real time) each frame
+arrived, p95 over the window, the worst session's (what a listener sees: the face behind the voice).
+Webcam sessions: aiortc WHIP clients sending a 30 fps face video and receiving
 the avatar; their fps is avatar frames the engine made per second (the output track repeats the last frame
 when the engine is late, so frames received would hide it). Per
 load: per-session fps (min and median), p95 engine ms per frame (the server's session stats), aggregate
@@ -213,12 +214,14 @@ def main() -> int:
                     row = measure(server, args.preset, workers, kind, sessions, args.seconds, pcm, frames)
                     rows.append(row)
                     print(f"workers {workers}  {kind:6s} ×{sessions:<2d}  fps/session min {row.fps_min:5.1f} "
-                          f"median {row.fps_median:5.1f}  aggregate {row.aggregate_fps:6.1f}  lag p95 {row.lag_ms_p95:6.0f} ms  "
+                          f"median {row.fps_median:5.1f}  aggregate {row.aggregate_fps:6.1f}  "
+                          f"lag p95 {row.lag_ms_p95:6.0f} ms  "
                           f"engine p95 {row.engine_ms_p95:5.1f} ms  CPU {row.cpu_cores:.2f} cores", flush=True)
         finally:
             server.stop()
     print(f"\npreset {args.preset}, {os.cpu_count()} CPUs")
-    print("| workers | kind | sessions | fps/session min | median | aggregate fps | lag p95 ms | engine p95 ms | CPU cores |")
+    print("| workers | kind | sessions | fps/session min | median | aggregate fps | lag p95 ms | engine p95 ms "
+          "| CPU cores |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r.workers} | {r.kind} | {r.sessions} | {r.fps_min} | {r.fps_median} | {r.aggregate_fps} | "

@@ -71,6 +71,15 @@ class PushAudio:
 
 
 @dataclass(frozen=True, slots=True)
+class PushAudioBatch:
+    """Chunks of one talking head that the front held while an earlier one was unanswered, in one message
+    (one write, one wake-up of the worker): each is taken in and answered as if it came alone."""
+
+    job_id: str
+    chunks: tuple[PushAudio, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class EndSegment:
     job_id: str
     request: int
@@ -109,8 +118,8 @@ class Shutdown:
     pass
 
 
-Command = (AddPortrait | OpenJob | CloseJob | Control | InputFrame | PushAudio | EndSegment | Interrupt | SetEmotion
-           | Tick | FrameSent | Shutdown)
+Command = (AddPortrait | OpenJob | CloseJob | Control | InputFrame | PushAudio | PushAudioBatch | EndSegment | Interrupt
+           | SetEmotion | Tick | FrameSent | Shutdown)
 
 # -- worker → front ---------------------------------------------------------------------------------------
 
@@ -135,6 +144,13 @@ class Reply:
     frames: tuple[MouthFrame, ...] = ()
     error: str = ""
     code: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Replies:
+    """The answers a speech step produced, in one message (one write, one wake-up of the front)."""
+
+    replies: tuple[Reply, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,4 +208,4 @@ class WorkerStats:
     engine_errors: int = 0  # since the last stats
 
 
-Event = WorkerReady | JobOpened | Reply | FrameReady | TalkAudio | JpegFrame | JobEvent | WorkerStats
+Event = WorkerReady | JobOpened | Reply | Replies | FrameReady | TalkAudio | JpegFrame | JobEvent | WorkerStats

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import functools
 import itertools
 import logging
 import os
@@ -184,6 +185,28 @@ class WorkerHandle:
             future.set_exception(exc)
         return future
 
+    def request_audio(self, job_id: str, chunks: list[tuple[np.ndarray, int]]) -> list[Future[Any]]:
+        """Send audio chunks ``(pcm, sample_rate)`` in one message, each answered by its own reply; a future
+        per chunk, in order (see :class:`RemoteSpeech`)."""
+        if len(chunks) == 1:
+            pcm, rate = chunks[0]
+            return [self.request(lambda r: m.PushAudio(job_id, r, pcm, rate))]
+        futures: list[Future[Any]] = []
+        items: list[m.PushAudio] = []
+        for pcm, rate in chunks:
+            request = next(self._ids)
+            future: Future[Any] = Future()
+            futures.append(future)
+            self._requests[request] = future
+            items.append(m.PushAudio(job_id, request, pcm, rate))
+        try:
+            self.send(m.PushAudioBatch(job_id, tuple(items)))
+        except WorkerDied as exc:
+            for item, future in zip(items, futures, strict=True):
+                self._requests.pop(item.request, None)
+                future.set_exception(exc)
+        return futures
+
     def _read(self) -> None:
         while True:
             try:
@@ -216,6 +239,9 @@ class WorkerHandle:
             for job_id, snapshot in event.jobs.items():
                 if (job := self.jobs.get(job_id)) is not None:
                     job.apply(snapshot)
+        elif isinstance(event, m.Replies):
+            for reply in event.replies:
+                self._dispatch(reply)
         elif isinstance(event, (m.JobOpened, m.Reply)):
             key = event.request if isinstance(event, m.Reply) else -1
             if isinstance(event, m.JobOpened):
@@ -385,13 +411,26 @@ class RemoteJob(EngineJob):
             self.on_event(event)
 
 
+MAX_HELD_S = 0.2  # audio held back while a chunk is unanswered (see RemoteSpeech)
+
+
 class RemoteSpeech:
-    """Speech for a talking head in a worker process (the audio model runs there)."""
+    """Speech for a talking head in a worker process (the audio model runs there).
+
+    While an audio chunk is unanswered, later ones wait here and go together once it is answered: one
+    message and one wake-up of each process for all of them instead of one per 20 ms chunk. An idle worker
+    answers in about a millisecond, so chunks wait only while it is busy rendering, when it could not have
+    taken them in sooner; past capacity that per-chunk traffic was most of what a session cost the front.
+    At most :data:`MAX_HELD_S` of audio waits: beyond it chunks go anyway, so a worker that stopped reading
+    still fills its outbox and is found hung."""
 
     def __init__(self, job: RemoteJob, fps: float, lookahead_s: float) -> None:
         self._job = job
         self.fps = fps
         self.lookahead_s = lookahead_s
+        self._unanswered = 0  # audio chunks sent and not yet answered
+        self._held: list[tuple[np.ndarray, int, asyncio.Future[list[MouthFrame]]]] = []
+        self._held_samples = 0  # audio held (one rate: a new rate sends what was held)
 
     def _ask(self, make: Callable[[int], m.Command]) -> asyncio.Future[list[MouthFrame]]:
         """Send the command now (the pipe keeps the order); the reply is checked when it comes."""
@@ -407,13 +446,50 @@ class RemoteSpeech:
         return list(reply.frames)
 
     def push(self, pcm: np.ndarray, sample_rate: int) -> asyncio.Future[list[MouthFrame]]:
-        return self._ask(lambda r: m.PushAudio(self._job.name, r, pcm, sample_rate))
+        answer: asyncio.Future[list[MouthFrame]] = asyncio.get_running_loop().create_future()
+        if self._held and self._held[0][1] != sample_rate:
+            self._send_held()  # a batch has one rate
+        self._held.append((pcm, sample_rate, answer))
+        self._held_samples += len(pcm)
+        if not self._unanswered or self._held_samples >= MAX_HELD_S * sample_rate:
+            self._send_held()
+        return answer
 
     def end(self) -> asyncio.Future[list[MouthFrame]]:
+        self._send_held()  # the pipe keeps the order: held audio first
         return self._ask(lambda r: m.EndSegment(self._job.name, r))
 
     def interrupt(self) -> asyncio.Future[None]:
+        self._send_held()
         return asyncio.ensure_future(self._interrupted(self._ask(lambda r: m.Interrupt(self._job.name, r))))
+
+    def _send_held(self) -> None:
+        held, self._held, self._held_samples = self._held, [], 0
+        if not held:
+            return
+        futures = self._job.handle.request_audio(self._job.name, [(pcm, rate) for pcm, rate, _ in held])
+        for (_, _, answer), future in zip(held, futures, strict=True):
+            self._unanswered += 1
+            asyncio.wrap_future(future).add_done_callback(functools.partial(self._answered, answer=answer))
+
+    def _answered(self, done: asyncio.Future[m.Reply], *, answer: asyncio.Future[list[MouthFrame]]) -> None:
+        """A chunk's reply (on the event loop): settle its answer; the last one out sends what was held."""
+        self._unanswered -= 1
+        if not answer.done():
+            if done.cancelled():
+                answer.cancel()
+            elif (exc := done.exception()) is not None:
+                answer.set_exception(exc)
+            else:
+                reply = done.result()
+                if reply.code == "buffer_full":
+                    answer.set_exception(BufferFull(reply.error))
+                elif reply.error:
+                    answer.set_exception(InputError(reply.error))
+                else:
+                    answer.set_result(list(reply.frames))
+        if not self._unanswered:
+            self._send_held()
 
     async def _interrupted(self, pending: asyncio.Future[list[MouthFrame]]) -> None:
         await pending

@@ -117,17 +117,21 @@ class SpeechInbox:
         return bool(self._queue)
 
     def step(self) -> None:
+        replies: list[m.Reply] = []
         while self._queue:
             command, came_ns = self._queue.popleft()
             if not isinstance(command, m.PushAudio):
-                self._link.send(self._apply(command, came_ns))
+                replies.append(self._apply(command, came_ns))
                 continue
             batch = [(command, came_ns)]
             while (len(batch) < MAX_COALESCED and self._queue and isinstance(nxt := self._queue[0][0], m.PushAudio)
                    and nxt.sample_rate == command.sample_rate):
                 batch.append(self._queue.popleft())  # type: ignore[arg-type]
-            for reply in self._push(batch):
-                self._link.send(reply)
+            replies += self._push(batch)
+        if len(replies) == 1:
+            self._link.send(replies[0])
+        elif replies:
+            self._link.send(m.Replies(tuple(replies)))
 
     def _push(self, batch: list[tuple[m.PushAudio, int]]) -> list[m.Reply]:
         """Replies to ``batch``, its audio taken in by one call; one by one if that call refuses it (the
@@ -251,6 +255,10 @@ class WorkerHost:
             gen.set_emotion(command.emotion, command.intensity)
         elif isinstance(command, (m.PushAudio, m.EndSegment, m.Interrupt)) and hosted.speech is not None:
             hosted.speech.put(command)
+            self._worker.notify()
+        elif isinstance(command, m.PushAudioBatch) and hosted.speech is not None:
+            for chunk in command.chunks:
+                hosted.speech.put(chunk)
             self._worker.notify()
 
     def _speech_model(self) -> AudioMouthModel:

@@ -54,13 +54,16 @@ def test_a_job_for_an_unknown_portrait_is_refused_and_the_worker_serves_on(confi
 
 
 class Recorder:
-    """Stands in for the worker's pipe: keeps what the inbox sends."""
+    """Stands in for the worker's pipe: keeps what the inbox sends (the replies of a step come in one
+    message), and how many messages."""
 
     def __init__(self) -> None:
         self.sent: list[object] = []
+        self.messages = 0
 
     def send(self, message: object) -> None:
-        self.sent.append(message)
+        self.messages += 1
+        self.sent.extend(message.replies if isinstance(message, m.Replies) else [message])
 
 
 class Job:
@@ -94,6 +97,7 @@ def test_queued_audio_is_taken_in_at_once_and_every_request_answered_in_order(
     batched.step()
     replies = [r for r in link.sent if isinstance(r, m.Reply)]
     assert [r.request for r in replies] == list(range(len(chunks) + 1)) and not any(r.error for r in replies)
+    assert link.messages == 1  # one message back for the whole step
     # Batches of at most MAX_COALESCED: 0–24, 25–29, then the end, then 31–50; frames go with each last reply.
     assert MAX_COALESCED == 25 and {r.request for r in replies if r.frames} <= {24, 29, 30, 50}
     one_by_one, gen_alone, link_alone = inbox(prepared, config, model)
