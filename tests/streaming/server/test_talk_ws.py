@@ -42,7 +42,7 @@ def every_frame(config: EngineConfig) -> EngineConfig:
 
 
 def test_protocol_errors_get_error_events_and_the_socket_survives(server_factory, config, speech_wav: Path) -> None:
-    server = server_factory(config)
+    server = server_factory(every_frame(config))
     pcm = read_audio(speech_wav, 16000)[:16000]
 
     async def scenario() -> list[str]:
@@ -69,7 +69,7 @@ def test_protocol_errors_get_error_events_and_the_socket_survives(server_factory
 
 
 def test_oversized_messages_close_the_socket_cleanly(server_factory, config) -> None:
-    server = server_factory(config)
+    server = server_factory(every_frame(config))
 
     async def scenario() -> int | None:
         async with TalkClient(talk_url(server)) as c:
@@ -165,7 +165,7 @@ def test_interrupt_drops_queued_speech_and_other_sessions_carry_on(server_factor
 
 
 def test_a_client_vanishing_mid_stream_frees_its_session(server_factory, config, speech_wav: Path) -> None:
-    server = server_factory(config)
+    server = server_factory(every_frame(config))
     pcm = read_audio(speech_wav, 16000)
 
     async def scenario() -> int:
