@@ -38,10 +38,13 @@ class ProtocolError(InputError):
 
 @dataclass(frozen=True, slots=True)
 class Start:
-    """Declares the audio that follows: PCM16 little-endian mono at ``sample_rate``."""
+    """Declares the audio that follows: PCM16 little-endian mono at ``sample_rate``. ``frames`` (frames mode):
+    ``"live"`` skips frames that fell behind the voice of a listener at real time, ``"all"`` renders every
+    frame however late (offline rendering over the socket)."""
 
     sample_rate: int
     format: str = "pcm16"
+    frames: str = "live"
     type: ClassVar[str] = "start"
 
 
@@ -108,6 +111,9 @@ def load_json(text: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
         raise ProtocolError("bad_json", f"control messages must be JSON: {exc}") from exc
 
 
+FRAME_PACES = ("live", "all")
+
+
 def parse_client_message(text: str) -> ClientMessage:
     """A client's JSON control message → its record; anything wrong → :class:`ProtocolError`."""
     message = load_json(text)
@@ -120,7 +126,11 @@ def parse_client_message(text: str) -> ClientMessage:
             raise ProtocolError("bad_sample_rate", f"sample_rate must be one of {list(SAMPLE_RATES)}, not {rate!r}")
         if message.get("format", "pcm16") != "pcm16":
             raise ProtocolError("bad_format", 'only "pcm16" (16-bit little-endian mono) audio is supported')
-        return Start(sample_rate=int(rate))
+        frames = message.get("frames", "live")
+        if frames not in FRAME_PACES:
+            raise ProtocolError("bad_frames", 'frames must be "live" (skip frames behind the voice) or "all" '
+                                '(every frame, however late)')
+        return Start(sample_rate=int(rate), frames=frames)
     if kind == "end":
         return End()
     if kind == "interrupt":

@@ -93,8 +93,8 @@ class TalkClient:
         assert self._ws is not None
         await self._ws.send(data)
 
-    async def start(self, sample_rate: int) -> None:
-        await self.send(Start(sample_rate=sample_rate))
+    async def start(self, sample_rate: int, frames: str = "live") -> None:
+        await self.send(Start(sample_rate=sample_rate, frames=frames))
 
     async def end(self) -> None:
         await self.send(End())

@@ -168,6 +168,14 @@ class FramesJob(EngineJob):
         with self._lock:
             self._in_flight -= 1
 
+    @property
+    def max_lag_s(self) -> float:
+        return self._max_lag_s
+
+    def set_max_lag(self, seconds: float) -> None:
+        """How late a frame may be before a newer one replaces it (0: every frame); the client's choice."""
+        self._max_lag_s = max(0.0, float(seconds))
+
     def _has_work(self) -> bool:
         with self._lock:
             if self._in_flight >= MAX_FRAMES_IN_FLIGHT:

@@ -99,6 +99,14 @@ class SetEmotion:
 
 
 @dataclass(frozen=True, slots=True)
+class SetMaxLag:
+    """Frames mode: how late a frame may be before a newer one replaces it (0: every frame)."""
+
+    job_id: str
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """Plan the talk frame due now; ``queued_s`` is what the front's audio track still has buffered."""
 
@@ -119,7 +127,7 @@ class Shutdown:
 
 
 Command = (AddPortrait | OpenJob | CloseJob | Control | InputFrame | PushAudio | PushAudioBatch | EndSegment | Interrupt
-           | SetEmotion | Tick | FrameSent | Shutdown)
+           | SetEmotion | SetMaxLag | Tick | FrameSent | Shutdown)
 
 # -- worker → front ---------------------------------------------------------------------------------------
 

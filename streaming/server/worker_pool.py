@@ -352,6 +352,10 @@ class RemoteJob(EngineJob):
     def sent(self) -> None:
         self._send(m.FrameSent(self.name))
 
+    def set_max_lag(self, seconds: float) -> None:
+        """Frames mode: the client's pacing (see ``FramesJob.set_max_lag``)."""
+        self._send(m.SetMaxLag(self.name, seconds))
+
     def notify_input(self) -> None:
         self._send(m.InputFrame(self.name))
 

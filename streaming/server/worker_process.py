@@ -251,6 +251,8 @@ class WorkerHost:
         elif isinstance(command, m.FrameSent) and isinstance(job, FramesJob):
             job.sent()
             self._worker.notify()
+        elif isinstance(command, m.SetMaxLag) and isinstance(job, FramesJob):
+            job.set_max_lag(command.seconds)
         elif isinstance(command, m.SetEmotion) and gen is not None:
             gen.set_emotion(command.emotion, command.intensity)
         elif isinstance(command, (m.PushAudio, m.EndSegment, m.Interrupt)) and hosted.speech is not None:

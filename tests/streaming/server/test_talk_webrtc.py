@@ -14,7 +14,7 @@ from livepuppet.engine.media.audio_io import read_audio
 from livepuppet.streaming.av_sync import envelope_lag
 from livepuppet.streaming.clients.talk_client import TalkClient
 from livepuppet.streaming.clients.whip_client import whip_close, whip_connect
-from livepuppet.streaming.protocol import Interrupted, Ready, Speaking
+from livepuppet.streaming.protocol import Error, Interrupted, Ready, Speaking
 from livepuppet.streaming.server.app import STATE_KEY
 
 pytestmark = [pytest.mark.slow, pytest.mark.realtime]
@@ -26,6 +26,7 @@ async def talk_session(server, pcm: np.ndarray, rate: int, interrupt_after_s: fl
     await asyncio.wait_for(session.first_frame.wait(), 20)
     async with TalkClient(f"ws://127.0.0.1:{port}/talk?session={session.session_id}") as c:
         await c.wait_for(lambda t: t.of_type(Ready))
+        await c.start(rate, frames="all")  # refused: the video of a WebRTC session is always live
         await c.start(rate)
         await asyncio.sleep(0.5)  # some idle video first
         if interrupt_after_s is None:
@@ -55,6 +56,7 @@ def test_same_audio_comes_back_in_sync_with_the_lips(server_factory, config, spe
     pcm = read_audio(speech_wav, 48000)
     session, events, _ = asyncio.run(talk_session(server, pcm, 48000))
     assert [e.state for e in events.of_type(Speaking)][:2] == [True, False]
+    assert [e.code for e in events.of_type(Error)] == ["bad_frames"]
 
     # The same audio: the loudness contour (10 ms RMS) of what came back matches what was sent, second by
     # second (each second aligned on its own: when the machine is loaded the sender's real-time pacing can

@@ -15,7 +15,7 @@ import pytest
 from livepuppet.engine.config import EngineConfig
 from livepuppet.engine.media.audio_io import read_audio
 from livepuppet.streaming.clients.talk_client import TalkClient
-from livepuppet.streaming.protocol import Error, Interrupted, Mouth, Ready
+from livepuppet.streaming.protocol import Error, Interrupted, Mouth, Ready, Started
 from livepuppet.streaming.server.app import STATE_KEY
 from PIL import Image
 
@@ -53,6 +53,7 @@ def test_protocol_errors_get_error_events_and_the_socket_survives(server_factory
             await c.send_raw('["start"]')
             await c.send_raw(json.dumps({"type": "start", "sample_rate": 12345}))
             await c.send_raw(json.dumps({"type": "start", "sample_rate": 16000, "format": "mulaw"}))
+            await c.send_raw(json.dumps({"type": "start", "sample_rate": 16000, "frames": "some"}))
             await c.send_raw(json.dumps({"type": "dance"}))
             await c.send_raw(json.dumps({"type": "set", "emotion": "bored"}))
             await c.send_raw(json.dumps({"type": "set", "emotion": "happy", "intensity": 7}))
@@ -64,8 +65,29 @@ def test_protocol_errors_get_error_events_and_the_socket_survives(server_factory
             return [e.code for e in c.transcript.of_type(Error)]
 
     codes = asyncio.run(scenario())
-    assert codes == ["not_started", "bad_json", "bad_message", "bad_sample_rate", "bad_format", "unknown_type",
-                     "bad_emotion", "bad_intensity", "bad_audio"]
+    assert codes == ["not_started", "bad_json", "bad_message", "bad_sample_rate", "bad_format", "bad_frames",
+                     "unknown_type", "bad_emotion", "bad_intensity", "bad_audio"]
+
+
+def test_each_frames_client_chooses_live_or_every_frame(server_factory, config) -> None:  # noqa: ANN001
+    """``"frames": "all"`` in a frames-mode start renders that session's every frame however late; the
+    default keeps the server's live pacing (``speech.frames_max_lag_s``)."""
+    server = server_factory(config)
+
+    async def scenario() -> tuple[float, float]:
+        async with TalkClient(talk_url(server)) as every, TalkClient(talk_url(server)) as live:
+            for c, frames in ((every, "all"), (live, "live")):
+                await c.wait_for(lambda t: t.of_type(Ready))
+                await c.start(16000, frames=frames)
+                await c.wait_for(lambda t: t.of_type(Started))
+
+            def lag_of(c: TalkClient) -> float:
+                session = c.transcript.of_type(Ready)[0].session
+                return float(server.call(lambda: server.app[STATE_KEY].sessions.get(session).job.max_lag_s))
+            return lag_of(every), lag_of(live)
+
+    every, live = asyncio.run(scenario())
+    assert every == 0.0 and live == config.speech.frames_max_lag_s > 0
 
 
 def test_oversized_messages_close_the_socket_cleanly(server_factory, config) -> None:
