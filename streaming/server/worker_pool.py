@@ -53,6 +53,9 @@ OPEN_TIMEOUT_S = 30.0
 # Commands queued for a worker that is not reading them: past this it is taken for hung (about 80 s of one
 # talking head's 20 ms audio chunks, beyond what one socket may leave unanswered).
 MAX_OUTBOX = 4000
+# A worker sends its stats twice a second; one that has said nothing for this long (stopped, or stuck with
+# the interpreter lock held) is taken for hung, even when its sessions send it nothing to pile up.
+SILENT_S = 10.0
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS")
 
 
@@ -210,6 +213,11 @@ class WorkerHandle:
     def _read(self) -> None:
         while True:
             try:
+                if self._ready.is_set() and not self._conn.poll(SILENT_S):
+                    log.error("engine worker %d (pid %s) has said nothing for %.0f s: killing it as hung",
+                              self.index, self.pid, SILENT_S)
+                    self.process.kill()  # its end of the socket closes: the next read ends this loop
+                    continue
                 event = self._conn.recv()
             except (EOFError, OSError):
                 break
@@ -418,6 +426,7 @@ class RemoteJob(EngineJob):
 MAX_HELD_S = 0.2  # audio held back while a chunk is unanswered (see RemoteSpeech)
 
 
+
 class RemoteSpeech:
     """Speech for a talking head in a worker process (the audio model runs there).
 
@@ -435,6 +444,7 @@ class RemoteSpeech:
         self._unanswered = 0  # audio chunks sent and not yet answered
         self._held: list[tuple[np.ndarray, int, asyncio.Future[list[MouthFrame]]]] = []
         self._held_samples = 0  # audio held (one rate: a new rate sends what was held)
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def _ask(self, make: Callable[[int], m.Command]) -> asyncio.Future[list[MouthFrame]]:
         """Send the command now (the pipe keeps the order); the reply is checked when it comes."""
@@ -450,7 +460,8 @@ class RemoteSpeech:
         return list(reply.frames)
 
     def push(self, pcm: np.ndarray, sample_rate: int) -> asyncio.Future[list[MouthFrame]]:
-        answer: asyncio.Future[list[MouthFrame]] = asyncio.get_running_loop().create_future()
+        self._loop = asyncio.get_running_loop()
+        answer: asyncio.Future[list[MouthFrame]] = self._loop.create_future()
         if self._held and self._held[0][1] != sample_rate:
             self._send_held()  # a batch has one rate
         self._held.append((pcm, sample_rate, answer))
@@ -474,24 +485,35 @@ class RemoteSpeech:
         futures = self._job.handle.request_audio(self._job.name, [(pcm, rate) for pcm, rate, _ in held])
         for (_, _, answer), future in zip(held, futures, strict=True):
             self._unanswered += 1
-            asyncio.wrap_future(future).add_done_callback(functools.partial(self._answered, answer=answer))
+            future.add_done_callback(functools.partial(self._reply_came, answer))
 
-    def _answered(self, done: asyncio.Future[m.Reply], *, answer: asyncio.Future[list[MouthFrame]]) -> None:
+    def _reply_came(self, answer: asyncio.Future[list[MouthFrame]], done: Future[m.Reply]) -> None:
+        """Any thread: hand the reply to the event loop (gone at shutdown: nobody waits any more)."""
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(self._answered, done, answer)
+        except RuntimeError:
+            pass
+
+    def _answered(self, done: Future[m.Reply], answer: asyncio.Future[list[MouthFrame]]) -> None:
         """A chunk's reply (on the event loop): settle its answer; the last one out sends what was held."""
         self._unanswered -= 1
         if not answer.done():
             if done.cancelled():
                 answer.cancel()
-            elif (exc := done.exception()) is not None:
-                answer.set_exception(exc)
             else:
-                reply = done.result()
-                if reply.code == "buffer_full":
-                    answer.set_exception(BufferFull(reply.error))
-                elif reply.error:
-                    answer.set_exception(InputError(reply.error))
-                else:
+                error = done.exception()
+                reply = done.result() if error is None else None
+                if reply is not None and reply.code == "buffer_full":
+                    error = BufferFull(reply.error)
+                elif reply is not None and reply.error:
+                    error = InputError(reply.error)
+                if error is None:
+                    assert reply is not None
                     answer.set_result(list(reply.frames))
+                else:
+                    answer.set_exception(error)
+                    answer.exception()  # seen here: its socket may be gone (the worker died), nobody may look
         if not self._unanswered:
             self._send_held()
 

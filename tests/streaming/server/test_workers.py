@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -197,6 +198,33 @@ def test_a_hung_worker_is_killed_and_replaced(two_workers, speech_wav: Path, mon
 
     c, stopped, back = asyncio.run(scenario())
     assert c.transcript.of_type(Ended)[0].reason == "failed"
+    assert back["status"] == "ok" and stopped not in {w["pid"] for w in back["workers"]}
+
+
+def test_a_silent_worker_is_killed_and_replaced_even_without_traffic(two_workers,  # noqa: ANN001
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stopped worker whose only session sends it nothing (a talking head between utterances) piles up no
+    commands; its silence (no stats for ``SILENT_S``) gives it away."""
+    monkeypatch.setattr(worker_pool, "SILENT_S", 2.0)
+    server = two_workers
+    port = server.call(lambda: server.app[STATE_KEY].audio_port)
+
+    async def scenario() -> tuple[TalkClient, int, dict, float]:
+        async with TalkClient(f"ws://127.0.0.1:{port}/talk") as c:
+            pid = await started_on_worker(c, server)
+            stopped_at = time.monotonic()
+            os.kill(pid, signal.SIGSTOP)  # type: ignore[arg-type]
+            await c.wait_for(lambda t: t.of_type(Ended), 30)
+            ended_after = time.monotonic() - stopped_at
+            for _ in range(100):
+                back = await asyncio.to_thread(health, server)
+                if back["status"] == "ok" and all(w["up"] for w in back["workers"]):
+                    break
+                await asyncio.sleep(0.2)
+            return c, pid, back, ended_after  # type: ignore[return-value]
+
+    c, stopped, back, ended_after = asyncio.run(scenario())
+    assert c.transcript.of_type(Ended)[0].reason == "failed" and ended_after < 15
     assert back["status"] == "ok" and stopped not in {w["pid"] for w in back["workers"]}
 
 
