@@ -211,6 +211,7 @@ class FramesJob(EngineJob):
                 break
             self._emit(plan.before, plan.speech_t, plan.t, plan.after)
             self.stats.frames_skipped += 1
+            self._metrics.frames_dropped.labels("late").inc()  # a worker's figure reaches /metrics via its stats
             if plan.speech_arrived_ns is not None and newer.speech_arrived_ns is None:
                 newer = replace(newer, speech_arrived_ns=plan.speech_arrived_ns)
             plan = newer

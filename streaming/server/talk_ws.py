@@ -256,10 +256,11 @@ class TalkServer:
     def _control(self, state: TalkState, message: Start | End | Interrupt | SetEmotion
                  ) -> asyncio.Future[list[ServerEvent]]:
         if isinstance(message, Start):
-            if state.attached and message.frames != "live":
-                raise ProtocolError("bad_frames", "frames applies to frames mode; a WebRTC talk session's video "
-                                    "is always live")
-            if not state.attached:
+            if state.attached:
+                if message.frames != "live":
+                    raise ProtocolError("bad_frames", "frames applies to frames mode; a WebRTC talk session's "
+                                        "video is always live")
+            else:
                 job = state.session.job
                 assert isinstance(job, (FramesJob, RemoteJob))
                 job.set_max_lag(0.0 if message.frames == "all" else self._config.speech.frames_max_lag_s)

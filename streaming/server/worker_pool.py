@@ -178,35 +178,27 @@ class WorkerHandle:
 
     def request(self, make: Callable[[int], m.Command]) -> Future[Any]:
         """Send a command that the worker answers (by request id); the future resolves on the reader thread."""
-        future: Future[Any] = Future()
-        request = next(self._ids)
-        self._requests[request] = future
-        try:
-            self.send(make(request))
-        except WorkerDied as exc:
-            self._requests.pop(request, None)
-            future.set_exception(exc)
-        return future
+        return self._send_requests(lambda ids: make(ids[0]), 1)[0]
 
     def request_audio(self, job_id: str, chunks: list[tuple[np.ndarray, int]]) -> list[Future[Any]]:
         """Send audio chunks ``(pcm, sample_rate)`` in one message, each answered by its own reply; a future
         per chunk, in order (see :class:`RemoteSpeech`)."""
-        if len(chunks) == 1:
-            pcm, rate = chunks[0]
-            return [self.request(lambda r: m.PushAudio(job_id, r, pcm, rate))]
-        futures: list[Future[Any]] = []
-        items: list[m.PushAudio] = []
-        for pcm, rate in chunks:
-            request = next(self._ids)
-            future: Future[Any] = Future()
-            futures.append(future)
-            self._requests[request] = future
-            items.append(m.PushAudio(job_id, request, pcm, rate))
+        def message(ids: list[int]) -> m.Command:
+            items = tuple(m.PushAudio(job_id, r, pcm, rate) for r, (pcm, rate) in zip(ids, chunks, strict=True))
+            return items[0] if len(items) == 1 else m.PushAudioBatch(job_id, items)
+        return self._send_requests(message, len(chunks))
+
+    def _send_requests(self, make: Callable[[list[int]], m.Command], count: int) -> list[Future[Any]]:
+        """Register ``count`` request ids, send the one message ``make(ids)`` that carries them; a future per id
+        (failed at once if the worker is down)."""
+        ids = [next(self._ids) for _ in range(count)]
+        futures: list[Future[Any]] = [Future() for _ in ids]
+        self._requests.update(zip(ids, futures, strict=True))
         try:
-            self.send(m.PushAudioBatch(job_id, tuple(items)))
+            self.send(make(ids))
         except WorkerDied as exc:
-            for item, future in zip(items, futures, strict=True):
-                self._requests.pop(item.request, None)
+            for request, future in zip(ids, futures, strict=True):
+                self._requests.pop(request, None)
                 future.set_exception(exc)
         return futures
 
@@ -426,6 +418,14 @@ class RemoteJob(EngineJob):
 MAX_HELD_S = 0.2  # audio held back while a chunk is unanswered (see RemoteSpeech)
 
 
+def _mouth_frames(reply: m.Reply) -> list[MouthFrame]:
+    """A speech request's reply → its mouth frames, or the error it carries (as the local generator raises)."""
+    if reply.code == "buffer_full":
+        raise BufferFull(reply.error)
+    if reply.error:
+        raise InputError(reply.error)
+    return list(reply.frames)
+
 
 class RemoteSpeech:
     """Speech for a talking head in a worker process (the audio model runs there).
@@ -452,12 +452,7 @@ class RemoteSpeech:
 
     @staticmethod
     async def _answer(pending: asyncio.Future[m.Reply]) -> list[MouthFrame]:
-        reply = await pending
-        if reply.code == "buffer_full":
-            raise BufferFull(reply.error)
-        if reply.error:
-            raise InputError(reply.error)
-        return list(reply.frames)
+        return _mouth_frames(await pending)
 
     def push(self, pcm: np.ndarray, sample_rate: int) -> asyncio.Future[list[MouthFrame]]:
         self._loop = asyncio.get_running_loop()
@@ -502,17 +497,10 @@ class RemoteSpeech:
             if done.cancelled():
                 answer.cancel()
             else:
-                error = done.exception()
-                reply = done.result() if error is None else None
-                if reply is not None and reply.code == "buffer_full":
-                    error = BufferFull(reply.error)
-                elif reply is not None and reply.error:
-                    error = InputError(reply.error)
-                if error is None:
-                    assert reply is not None
-                    answer.set_result(list(reply.frames))
-                else:
-                    answer.set_exception(error)
+                try:
+                    answer.set_result(_mouth_frames(done.result()))
+                except Exception as exc:  # the worker's death, or the error the reply carries
+                    answer.set_exception(exc)
                     answer.exception()  # seen here: its socket may be gone (the worker died), nobody may look
         if not self._unanswered:
             self._send_held()

@@ -31,7 +31,8 @@ class Frames:
         self.generator = TalkingHeadGenerator(prepared, config, model, fps=25, audio_rate=RATE, clock=self.clock)
         self.sent: list[FrameHeader] = []
         self.events: list[ServerEvent] = []
-        self.job = FramesJob("f", self.generator, config.render.crop_size, self.clock, ServerMetrics.create(),
+        self.metrics = ServerMetrics.create()
+        self.job = FramesJob("f", self.generator, config.render.crop_size, self.clock, self.metrics,
                              lambda header, jpeg: self.sent.append(header), self.events.append, max_lag_s)
 
     def drain(self, per_frame_s: float = 0.0) -> None:
@@ -59,6 +60,7 @@ def test_an_engine_that_fell_behind_skips_the_past_frames_then_sends_every_one(
     first = s.sent[0]  # the oldest frame whose middle a listener heard at most 0.25 s ago (now: 2.0 s)
     assert 2.0 - 0.25 <= first.t + 0.02 < 2.0 - 0.25 + 0.04
     assert s.job.stats.frames_skipped == first.seq  # frames 0 … seq-1 were skipped, the rest all sent
+    assert s.metrics.registry.get_sample_value("livepuppet_frames_dropped_total", {"where": "late"}) == first.seq
     assert [h.seq for h in s.sent] == list(range(first.seq, first.seq + len(s.sent))) and s.sent[-1].t >= 1.88
     assert s.events == [Speaking(state=True, t=0.0)]  # the skipped frames' events still went out
     newest = s.sent[-1]
