@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 from aiohttp import web
+from livepuppet.engine.heap import freeze_startup_heap
 from livepuppet.engine.media.audio_io import read_audio
 from livepuppet.errors import DependencyError, InputError
 from livepuppet.integrations.avatar import AvatarAssets, load_avatar
@@ -198,6 +199,7 @@ def main() -> int:
     except InputError as exc:
         print(f"pipecat_avatar_bot: error: {exc}")
         return 3
+    freeze_startup_heap()  # what was loaded lives as long as the bot: keep it out of the collector's passes
     print(f"open http://{args.host}:{args.port}")
     web.run_app(create_app(assets, fps=args.fps, wav=args.wav, greeting=args.say), host=args.host, port=args.port)
     return 0

@@ -19,10 +19,12 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from livepuppet.engine.clock import Clock, MonotonicClock
 from livepuppet.engine.config import EngineConfig
+from livepuppet.engine.heap import freeze_startup_heap
 from livepuppet.engine.media.video_io import decode_image
 from livepuppet.errors import ConfigError, DependencyError, InputError, NoFaceError
 from livepuppet.streaming.protocol import load_json
 from livepuppet.streaming.server.controls import Controls
+from livepuppet.streaming.server.loop_probe import LoopProbe
 from livepuppet.streaming.server.memory import release_free_memory
 from livepuppet.streaming.server.metrics import ServerMetrics
 from livepuppet.streaming.server.portraits import PortraitStore, UnknownPortrait
@@ -54,6 +56,7 @@ class ServerState:
     talk: TalkServer
     session_limit: ClientRateLimit
     upload_limit: ClientRateLimit
+    loop_probe: LoopProbe
     audio_port: int = 0
 
 
@@ -342,7 +345,8 @@ def create_app(config: EngineConfig, portrait: np.ndarray, portrait_name: str = 
                                    "server.upload_rate_per_min, server.upload_burst")
     state = ServerState(config=config, clock=clock, metrics=metrics, portraits=portraits, resources=resources,
                         sessions=sessions, talk=TalkServer(config, clock, sessions, portraits, metrics, session_limit),
-                        session_limit=session_limit, upload_limit=upload_limit)
+                        session_limit=session_limit, upload_limit=upload_limit,
+                        loop_probe=LoopProbe(metrics.loop_lag))
     app = web.Application(middlewares=[guard], client_max_size=config.server.max_upload_bytes)
     app[STATE_KEY] = state
 
@@ -355,8 +359,10 @@ def create_app(config: EngineConfig, portrait: np.ndarray, portrait_name: str = 
         await loop.run_in_executor(None, lambda: state.portraits.add(portrait, portrait_name, "default",
                                                                      pinned=True))
         state.sessions.start()
+        state.loop_probe.start()
 
     async def on_cleanup(app: web.Application) -> None:
+        await state.loop_probe.aclose()
         await state.talk.aclose()
         await state.sessions.aclose()
         await state.resources.aclose()
@@ -388,7 +394,9 @@ async def serve(config: EngineConfig, portrait: np.ndarray, portrait_name: str,
     check_exposure(config)
     app = create_app(config, portrait, portrait_name)
     runner = make_runner(app, handle_signals=False)
-    await runner.setup()
+    await runner.setup()  # the app's start-up: workers, the default portrait
+    frozen = freeze_startup_heap()
+    log.debug("%d start-up objects frozen out of the cycle collector's passes", frozen)
     try:
         await _serve_on(runner, config, ready)
     finally:

@@ -11,6 +11,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 # Per-stage latency buckets (seconds): 1 ms .. 1 s, dense where real-time frames live.
 LATENCY_BUCKETS = (0.001, 0.002, 0.004, 0.006, 0.008, 0.010, 0.015, 0.020, 0.030, 0.040, 0.060, 0.080, 0.120,
                    0.200, 0.500, 1.0)
+# Event-loop lateness buckets (seconds): a few ms is normal, one 25 fps frame (40 ms) is felt, 0.2 s a freeze.
+LOOP_LAG_BUCKETS = (0.002, 0.005, 0.010, 0.020, 0.040, 0.080, 0.120, 0.200, 0.300, 0.500, 1.0, 2.0)
 
 
 class Stage(str, Enum):
@@ -76,6 +78,7 @@ class ServerMetrics:
     worker_sessions: Gauge
     worker_up: Gauge
     worker_restarts: Gauge
+    loop_lag: Histogram
     relay: FigureLog | None = field(default=None, compare=False)  # an engine worker's: also logged for the front
 
     @classmethod
@@ -116,6 +119,9 @@ class ServerMetrics:
             worker_up=Gauge("livepuppet_worker_up", "1 while an engine worker process runs", ["worker"], registry=r),
             worker_restarts=Gauge("livepuppet_worker_restarts", "Engine worker processes restarted after dying",
                                   registry=r),
+            loop_lag=Histogram("livepuppet_loop_lag_seconds", "How late the server's event loop woke for a timer "
+                               "(sampled every 50 ms); every session waits on this loop", buckets=LOOP_LAG_BUCKETS,
+                               registry=r),
         )
 
     def observe_stage(self, stage: Stage, seconds: float) -> None:

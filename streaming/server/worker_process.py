@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import TypeAlias
@@ -22,6 +23,7 @@ from typing import TypeAlias
 import numpy as np
 from livepuppet.engine.clock import MonotonicClock
 from livepuppet.engine.config import EngineConfig
+from livepuppet.engine.heap import freeze_startup_heap
 from livepuppet.engine.render.mesh_renderer import warm_renderer
 from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.speech.generator import SEGMENT_END, AudioChunk, BufferFull, TalkingHeadGenerator
@@ -197,11 +199,15 @@ class WorkerHost:
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
-    def serve(self) -> None:
+    def serve(self, loaded: Callable[[], object] | None = None) -> None:
+        """Answer commands until the front goes or says :class:`~m.Shutdown`; ``loaded`` runs once the model
+        and renderer are warm, before the worker says it is ready."""
         stats = threading.Thread(target=self._report, name="livepuppet-worker-stats", daemon=True)
         stats.start()
         self._speech_model()  # load once before taking sessions: the first talking head starts at once
         warm_renderer(self._config)
+        if loaded is not None:
+            loaded()
         self._link.send(m.WorkerReady(os.getpid()))
         try:
             while True:
@@ -387,7 +393,7 @@ def worker_main(conn: Connection) -> None:
     # Compute yields to the front: its loop answers signalling, keep-alives and audio pacing, which must
     # not wait behind rendering when every core is busy.
     os.nice(WORKER_NICE)
-    WorkerHost(conn, init.config, init.threads).serve()
+    WorkerHost(conn, init.config, init.threads).serve(loaded=freeze_startup_heap)
 
 
 if __name__ == "__main__":  # started by worker_pool.WorkerHandle: python -m ... FD
