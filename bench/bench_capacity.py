@@ -9,7 +9,8 @@ Webcam sessions: aiortc WHIP clients sending a 30 fps face video and receiving
 the avatar; their fps is avatar frames the engine made per second (the output track repeats the last frame
 when the engine is late, so frames received would hide it). Per
 load: per-session fps (min and median), p95 engine ms per frame (the server's session stats), aggregate
-fps, and the CPU the server and its worker processes used (cores, from /proc). The server admits
+fps, the CPU the server and its worker processes used (cores, from /proc), and how often the server's event
+loop ran over 40 ms late (``livepuppet_loop_lag_seconds``; every session waits on it). The server admits
 everything (``server.admission = "accept"``) so overload shows how throughput degrades.
 
 Run: ``python bench/bench_capacity.py [--workers 1 2] [--talk 1 2 4 6 8 10] [--webcam 1 2 4] [--seconds 8]``.
@@ -21,6 +22,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -61,6 +63,7 @@ class Row:
     lag_ms_p95: float  # talk: the worst session's p95 of frame arrival - when its speech was sent
     engine_ms_p95: float
     cpu_cores: float
+    loop_late_pct: float  # the server's event loop: % of its 50 ms timer wake-ups over 40 ms late
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -69,6 +72,20 @@ def cpu_seconds(pids: list[int]) -> float:
         if (fields := stat_fields(pid)) is not None:
             total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
+
+
+def loop_lag(base: str) -> dict[float, float]:
+    """The server's cumulative ``livepuppet_loop_lag_seconds`` histogram: upper bound (s) → samples."""
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
+        text = r.read().decode()
+    return {float(le): float(n) for le, n in re.findall(r'livepuppet_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)',
+                                                        text)}
+
+
+def late_pct(before: dict[float, float], after: dict[float, float], seconds: float = 0.04) -> float:
+    total = after[float("inf")] - before.get(float("inf"), 0.0)
+    on_time = after[seconds] - before.get(seconds, 0.0)
+    return round(100.0 * (total - on_time) / total, 1) if total else 0.0
 
 
 def get(base: str, path: str) -> dict:
@@ -169,16 +186,18 @@ async def webcam_load(server: Server, sessions: int, frames: list[np.ndarray], s
 def measure(server: Server, preset: str, workers: int, kind: str, sessions: int, seconds: float, pcm: np.ndarray,
             frames: list[np.ndarray]) -> Row:
     pids = server.pids()
-    t0, c0 = time.monotonic(), cpu_seconds(pids)
+    t0, c0, hist0 = time.monotonic(), cpu_seconds(pids), loop_lag(server.base)
     lags: list[float] = []
     if kind == "talk":
         fps, lags, p95 = asyncio.run(talk_load(server, sessions, pcm, seconds))
     else:
         fps, p95 = asyncio.run(webcam_load(server, sessions, frames, seconds))
     cores = (cpu_seconds(pids) - c0) / (time.monotonic() - t0)
+    late = late_pct(hist0, loop_lag(server.base))
     time.sleep(1.5)  # let the sessions close before the next load
     return Row(preset, workers, kind, sessions, round(min(fps), 1), round(float(np.median(fps)), 1), round(sum(fps), 1),
-               round(max(lags), 1) if lags else 0.0, round(float(np.median(p95)), 1) if p95 else 0.0, round(cores, 2))
+               round(max(lags), 1) if lags else 0.0, round(float(np.median(p95)), 1) if p95 else 0.0, round(cores, 2),
+               late)
 
 
 def speech() -> np.ndarray:
@@ -216,16 +235,17 @@ def main() -> int:
                     print(f"workers {workers}  {kind:6s} ×{sessions:<2d}  fps/session min {row.fps_min:5.1f} "
                           f"median {row.fps_median:5.1f}  aggregate {row.aggregate_fps:6.1f}  "
                           f"lag p95 {row.lag_ms_p95:6.0f} ms  "
-                          f"engine p95 {row.engine_ms_p95:5.1f} ms  CPU {row.cpu_cores:.2f} cores", flush=True)
+                          f"engine p95 {row.engine_ms_p95:5.1f} ms  CPU {row.cpu_cores:.2f} cores  "
+                          f"loop late {row.loop_late_pct:4.1f} %", flush=True)
         finally:
             server.stop()
     print(f"\npreset {args.preset}, {os.cpu_count()} CPUs")
     print("| workers | kind | sessions | fps/session min | median | aggregate fps | lag p95 ms | engine p95 ms "
-          "| CPU cores |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| CPU cores | loop late % |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r.workers} | {r.kind} | {r.sessions} | {r.fps_min} | {r.fps_median} | {r.aggregate_fps} | "
-              f"{r.lag_ms_p95 if r.kind == 'talk' else '—'} | {r.engine_ms_p95} | {r.cpu_cores} |")
+              f"{r.lag_ms_p95 if r.kind == 'talk' else '—'} | {r.engine_ms_p95} | {r.cpu_cores} | {r.loop_late_pct} |")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"cpus": os.cpu_count(), "preset": args.preset,
                                      "rows": [asdict(r) for r in rows]}, indent=2))
