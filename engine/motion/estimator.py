@@ -79,11 +79,10 @@ class MotionEstimator:
             self.last_rejection = reason
             return self._give(Motion(pts=track.pts, seq=track.seq, face_found=False))
         shot = self._shots.update(track.pts, pose, face, self._ref_pose, self._ref_face, track.look)
-        if shot == "look" and self._shots.shot_start is not None:
-            first_pose, first_face = self._shots.shot_start  # the new shot's first face
-            self._learn(track.pts, first_pose, first_face, shot)
-        elif self._ref_pose is None or self._calibrate_next or shot is not None:
-            self._learn(track.pts, pose, face, shot or ("reset" if self._calibrate_next else "first face"))
+        if shot is not None:
+            self._learn(track.pts, shot.pose, shot.face, shot.reason)
+        elif self._ref_pose is None or self._calibrate_next:
+            self._learn(track.pts, pose, face, "reset" if self._calibrate_next else "first face")
         assert self._ref_pose is not None and self._ref_face is not None and self._ref_features is not None
         ref = self._ref_pose
         yaw, pitch, roll = matrix_to_euler(pose.rotation @ ref.rotation.T)

@@ -12,6 +12,7 @@ follows identity).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from livepuppet.engine.config import DriverConfig
@@ -38,8 +39,19 @@ def signature_distance(face: np.ndarray, reference: np.ndarray, points: np.ndarr
     return float(np.sqrt((diff**2).sum(axis=1).mean()))
 
 
+@dataclass(frozen=True, slots=True)
+class ShotChange:
+    """A new shot, why ("lost", "jump", "look", "identity"), and the face its neutral is learned from: the face
+    that showed it, or for a look cut the shot's first face (the look is confirmed only later)."""
+
+    reason: str
+    pose: FacePose
+    face: np.ndarray
+
+
 class ShotChangeDetector:
-    """Per-driver state; :meth:`update` is called with every plausible face and says why it is a new shot."""
+    """Per-driver state; :meth:`update` is called with every plausible face and says whether it starts a new
+    shot."""
 
     def __init__(self, config: DriverConfig) -> None:
         self._config = config
@@ -50,7 +62,7 @@ class ShotChangeDetector:
         self._prev_look: np.ndarray | None = None
         self._look_change: tuple[int, np.ndarray, FacePose, np.ndarray] | None = None  # since when, the look
         #   before the jump, the pose and face at the jump
-        self.shot_start: tuple[FacePose, np.ndarray] | None = None  # of the last "look" cut: its first face
+        self._shot_start: tuple[FacePose, np.ndarray] | None = None  # of the look cut being reported
 
     def reset(self) -> None:
         self._prev_pose = None
@@ -60,8 +72,18 @@ class ShotChangeDetector:
         self._look_change = None
 
     def update(self, pts: int, pose: FacePose, face: np.ndarray, ref_pose: FacePose | None,
-               ref_face: np.ndarray | None, look: np.ndarray | None = None) -> str | None:
-        """The reason this face starts a new shot ("lost", "jump", "look", "identity"), or None."""
+               ref_face: np.ndarray | None, look: np.ndarray | None = None) -> ShotChange | None:
+        """The new shot this face belongs to, or None."""
+        reason = self._reason(pts, pose, face, ref_pose, ref_face, look)
+        if reason is None:
+            return None
+        if reason == "look":
+            assert self._shot_start is not None
+            return ShotChange(reason, *self._shot_start)
+        return ShotChange(reason, pose, face)
+
+    def _reason(self, pts: int, pose: FacePose, face: np.ndarray, ref_pose: FacePose | None,
+                ref_face: np.ndarray | None, look: np.ndarray | None) -> str | None:
         c = self._config
         prev, prev_ns = self._prev_pose, self._prev_ns
         self._prev_pose, self._prev_ns = pose, pts
@@ -93,7 +115,7 @@ class ShotChangeDetector:
     def _look_cut(self, pts: int, pose: FacePose, face: np.ndarray, look: np.ndarray,
                   prev_look: np.ndarray | None) -> bool:
         """The look jumped between successive faces and has stayed away from the look before it; then
-        :attr:`shot_start` is the new shot's first face (the neutral is learned from it, not from a face
+        ``_shot_start`` is the new shot's first face (the neutral is learned from it, not from a face
         ``look_confirm_s`` into the shot)."""
         c = self._config
         if self._look_change is None:
@@ -106,6 +128,6 @@ class ShotChangeDetector:
             return False
         if (pts - since) / 1e9 >= c.look_confirm_s:
             self._look_change = None
-            self.shot_start = (first_pose, first_face)
+            self._shot_start = (first_pose, first_face)
             return True
         return False
