@@ -20,7 +20,7 @@ from livepuppet.engine.clock import Clock
 from livepuppet.errors import InputError
 from livepuppet.streaming.frame_ring import FrameSink, RingFanout, RingStats
 from livepuppet.streaming.server.controls import Controls
-from livepuppet.streaming.server.metrics import ServerMetrics, Stage
+from livepuppet.streaming.server.metrics import JobMetrics, Stage
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ class EngineJob(ABC):
 
     kind: str = "job"
 
-    def __init__(self, name: str, clock: Clock, metrics: ServerMetrics) -> None:
+    def __init__(self, name: str, clock: Clock, metrics: JobMetrics) -> None:
         self.name = name
         self.stats = JobStats()
         self._clock = clock

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -28,30 +29,56 @@ class Stage(str, Enum):
 
 
 
+class JobMetrics(Protocol):
+    """What an engine job reports while it runs: the server's registry in the server process, a
+    :class:`FigureLog` in an engine worker process (whose figures the front replays into its registry)."""
+
+    def observe_stage(self, stage: Stage, seconds: float) -> None: ...
+
+    def count_engine_error(self) -> None: ...
+
+    def count_late_frames(self, frames: int = 1) -> None:
+        """Frames skipped because a real-time listener would have heard their speech too long ago."""
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """What a worker measured since its last report, sent with its stats."""
+
+    stages: tuple[tuple[str, float], ...] = ()  # (stage, seconds)
+    engine_errors: int = 0
+    late_frames: int = 0
+
+
 class FigureLog:
-    """What an engine worker process measured since its last report (stage times, engine errors), for the
-    front to replay into the registry it exports: a worker's own registry is never scraped."""
+    """An engine worker process's :class:`JobMetrics`: it keeps what its jobs measured until the next report
+    (:meth:`take`), for the front to replay into the registry it exports."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._stages: list[tuple[str, float]] = []
         self._errors = 0
+        self._late = 0
 
-    def stage(self, stage: Stage, seconds: float) -> None:
+    def observe_stage(self, stage: Stage, seconds: float) -> None:
         with self._lock:
             self._stages.append((stage.value, seconds))
 
-    def engine_error(self) -> None:
+    def count_engine_error(self) -> None:
         with self._lock:
             self._errors += 1
 
-    def take(self) -> tuple[tuple[tuple[str, float], ...], int]:
-        """The stage samples and the error count since the last call."""
+    def count_late_frames(self, frames: int = 1) -> None:
         with self._lock:
-            stages, errors = tuple(self._stages), self._errors
+            self._late += frames
+
+    def take(self) -> Figures:
+        """What was measured since the last call."""
+        with self._lock:
+            figures = Figures(tuple(self._stages), self._errors, self._late)
             self._stages.clear()
-            self._errors = 0
-        return stages, errors
+            self._errors = self._late = 0
+        return figures
 
 
 @dataclass(frozen=True)
@@ -79,13 +106,11 @@ class ServerMetrics:
     worker_up: Gauge
     worker_restarts: Gauge
     loop_lag: Histogram
-    relay: FigureLog | None = field(default=None, compare=False)  # an engine worker's: also logged for the front
 
     @classmethod
-    def create(cls, relay: FigureLog | None = None) -> ServerMetrics:
+    def create(cls) -> ServerMetrics:
         r = CollectorRegistry()
         return cls(
-            relay=relay,
             registry=r,
             stage_seconds=Histogram("livepuppet_stage_seconds", "Time spent per pipeline stage; 'server' is "
                                     "frame received to avatar frame handed to the encoder", ["stage"],
@@ -126,20 +151,21 @@ class ServerMetrics:
 
     def observe_stage(self, stage: Stage, seconds: float) -> None:
         self.stage_seconds.labels(stage.value).observe(max(0.0, seconds))
-        if self.relay is not None:
-            self.relay.stage(stage, seconds)
 
     def count_engine_error(self) -> None:
         self.engine_errors.inc()
-        if self.relay is not None:
-            self.relay.engine_error()
 
-    def replay(self, stages: tuple[tuple[str, float], ...], engine_errors: int) -> None:
-        """Figures a worker process measured (its :class:`FigureLog`), into this registry."""
-        for stage, seconds in stages:
+    def count_late_frames(self, frames: int = 1) -> None:
+        self.frames_dropped.labels("late").inc(frames)
+
+    def replay(self, figures: Figures) -> None:
+        """What a worker process measured (its :class:`FigureLog`), into this registry."""
+        for stage, seconds in figures.stages:
             self.observe_stage(Stage(stage), seconds)
-        if engine_errors:
-            self.engine_errors.inc(engine_errors)
+        if figures.engine_errors:
+            self.engine_errors.inc(figures.engine_errors)
+        if figures.late_frames:
+            self.count_late_frames(figures.late_frames)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

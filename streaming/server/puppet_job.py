@@ -20,13 +20,13 @@ from livepuppet.streaming.latency_probe import copy_probe
 from livepuppet.streaming.server.controls import Controls
 from livepuppet.streaming.server.driver_pool import DriverPool
 from livepuppet.streaming.server.engine_job import EngineJob, Stamps
-from livepuppet.streaming.server.metrics import ServerMetrics, Stage
+from livepuppet.streaming.server.metrics import JobMetrics, Stage
 
 
 class InputRingJob(EngineJob):
     """Shared by jobs fed by a video input ring: take the newest frame, process it, publish the result."""
 
-    def __init__(self, name: str, clock: Clock, metrics: ServerMetrics, input_ring: FrameSource) -> None:
+    def __init__(self, name: str, clock: Clock, metrics: JobMetrics, input_ring: FrameSource) -> None:
         super().__init__(name, clock, metrics)
         self.input = input_ring
         self._last_seq = -1
@@ -63,7 +63,7 @@ class PuppetJob(InputRingJob):
     kind = "puppet"
 
     def __init__(self, name: str, source: PreparedSource, config: EngineConfig, clock: Clock,
-                 metrics: ServerMetrics, input_ring: FrameSource, drivers: DriverPool) -> None:
+                 metrics: JobMetrics, input_ring: FrameSource, drivers: DriverPool) -> None:
         super().__init__(name, clock, metrics, input_ring)
         self._retarget = config.retarget
         self._drivers = drivers

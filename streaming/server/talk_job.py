@@ -20,7 +20,7 @@ from livepuppet.engine.clock import Clock
 from livepuppet.engine.speech.generator import TalkingHeadGenerator, TalkPlan, TalkSegmentEnd
 from livepuppet.streaming.protocol import FrameHeader, ServerEvent, Speaking
 from livepuppet.streaming.server.engine_job import EngineJob
-from livepuppet.streaming.server.metrics import ServerMetrics, Stage
+from livepuppet.streaming.server.metrics import JobMetrics, Stage
 
 EMA = 0.2
 PACKET_S = 0.02  # the WebRTC audio track sends 20 ms packets
@@ -69,7 +69,7 @@ class TalkJob(EngineJob):
     kind = "talk"
 
     def __init__(self, name: str, generator: TalkingHeadGenerator, playout: PlayoutSink, clock: Clock,
-                 metrics: ServerMetrics) -> None:
+                 metrics: JobMetrics) -> None:
         super().__init__(name, clock, metrics)
         self.generator = generator
         self.playout = playout
@@ -153,7 +153,7 @@ class FramesJob(EngineJob):
     kind = "frames"
 
     def __init__(self, name: str, generator: TalkingHeadGenerator, size: int, clock: Clock,
-                 metrics: ServerMetrics, send: FrameSink, on_event: EventSink, max_lag_s: float = 0.0) -> None:
+                 metrics: JobMetrics, send: FrameSink, on_event: EventSink, max_lag_s: float = 0.0) -> None:
         super().__init__(name, clock, metrics)
         self.generator = generator
         self._jpeg = JpegEncoder(size, size)
@@ -211,7 +211,7 @@ class FramesJob(EngineJob):
                 break
             self._emit(plan.before, plan.speech_t, plan.t, plan.after)
             self.stats.frames_skipped += 1
-            self._metrics.frames_dropped.labels("late").inc()  # a worker's figure reaches /metrics via its stats
+            self._metrics.count_late_frames()
             if plan.speech_arrived_ns is not None and newer.speech_arrived_ns is None:
                 newer = replace(newer, speech_arrived_ns=plan.speech_arrived_ns)
             plan = newer

@@ -10,6 +10,7 @@ from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.speech.mouth_model import MouthFrame
 from livepuppet.streaming.protocol import FrameHeader, ServerEvent
 from livepuppet.streaming.server.controls import Controls
+from livepuppet.streaming.server.metrics import Figures
 
 # -- front → worker ---------------------------------------------------------------------------------------
 
@@ -212,8 +213,7 @@ class WorkerStats:
 
     busy: float
     jobs: dict[str, JobStatsSnapshot] = field(default_factory=dict)
-    stages: tuple[tuple[str, float], ...] = ()  # (stage, seconds) measured since the last stats
-    engine_errors: int = 0  # since the last stats
+    figures: Figures = Figures()  # what the jobs measured since the last stats
 
 
 Event = WorkerReady | JobOpened | Reply | Replies | FrameReady | TalkAudio | JpegFrame | JobEvent | WorkerStats

@@ -233,7 +233,7 @@ class WorkerHandle:
         if isinstance(event, m.WorkerReady):
             self._ready.set()
         elif isinstance(event, m.WorkerStats):
-            self._metrics.replay(event.stages, event.engine_errors)
+            self._metrics.replay(event.figures)
             self.busy = event.busy
             self.opened_since_stats = 0
             for job_id, snapshot in event.jobs.items():
@@ -385,8 +385,6 @@ class RemoteJob(EngineJob):
     def apply(self, s: m.JobStatsSnapshot) -> None:
         st = self.stats
         st.frames_out, st.errors, st.face_found, st.last_error = s.frames_out, s.errors, s.face_found, s.last_error
-        if s.frames_skipped > st.frames_skipped:
-            self._metrics.frames_dropped.labels("late").inc(s.frames_skipped - st.frames_skipped)
         st.frames_skipped = s.frames_skipped
         st.speech_start_ms, st.interrupt_ms, st.cost_ms = s.speech_start_ms, s.interrupt_ms, s.cost_ms
         st.engine_ms = deque(s.engine_ms, maxlen=st.engine_ms.maxlen)

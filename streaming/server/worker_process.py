@@ -34,7 +34,7 @@ from livepuppet.streaming.server import worker_messages as m
 from livepuppet.streaming.server.driver_pool import DriverPool
 from livepuppet.streaming.server.engine_job import EngineJob
 from livepuppet.streaming.server.engine_worker import EngineWorker
-from livepuppet.streaming.server.metrics import FigureLog, ServerMetrics
+from livepuppet.streaming.server.metrics import FigureLog
 from livepuppet.streaming.server.puppet_job import EchoJob, PuppetJob
 from livepuppet.streaming.server.talk_job import FramesJob, TalkJob
 from livepuppet.streaming.shared_ring import SharedFrameRing
@@ -186,8 +186,7 @@ class WorkerHost:
         self._link = _Link(conn)
         self._config = config
         self._clock = MonotonicClock()
-        self._figures = FigureLog()
-        self._metrics = ServerMetrics.create(self._figures)  # the front replays what it logs into its own
+        self._figures = FigureLog()  # the jobs' metrics: the front replays them into the registry it exports
         # One engine thread: the process's CPU time during a step is what the step cost (its MediaPipe and
         # ONNX Runtime threads included), however many other processes share the cores.
         cost_clock = time.process_time_ns if threads == 1 else time.monotonic_ns
@@ -309,20 +308,20 @@ class WorkerHost:
         if kind in ("puppet", "echo"):
             assert input_ring is not None
             if kind == "puppet":
-                job = PuppetJob(job_id, source, self._config, self._clock, self._metrics, input_ring,
+                job = PuppetJob(job_id, source, self._config, self._clock, self._figures, input_ring,
                                 self._drivers)
             else:
-                job = EchoJob(job_id, self._clock, self._metrics, input_ring)
+                job = EchoJob(job_id, self._clock, self._figures, input_ring)
         else:
             gen = TalkingHeadGenerator(source, self._config, self._speech_model(), fps=command.fps,
                                        audio_rate=command.audio_rate, clock=self._clock)
             if kind == "talk":
                 playout = _RemotePlayout(self._link, job_id)
-                talk = TalkJob(job_id, gen, playout, self._clock, self._metrics)
+                talk = TalkJob(job_id, gen, playout, self._clock, self._figures)
                 talk.on_event = lambda event: self._event(job_id, event)
                 job = talk
             else:
-                job = FramesJob(job_id, gen, self._config.render.crop_size, self._clock, self._metrics,
+                job = FramesJob(job_id, gen, self._config.render.crop_size, self._clock, self._figures,
                                 lambda header, jpeg: self._jpeg(job_id, header, jpeg),
                                 lambda event: self._event(job_id, event), self._config.speech.frames_max_lag_s)
         if output_ring is not None:
@@ -356,8 +355,7 @@ class WorkerHost:
             last_busy, last_t = busy, now
             with self._lock:
                 jobs = {job_id: _snapshot(h.job) for job_id, h in self._jobs.items()}
-            stages, errors = self._figures.take()
-            self._link.send(m.WorkerStats(busy=load, jobs=jobs, stages=stages, engine_errors=errors))
+            self._link.send(m.WorkerStats(busy=load, jobs=jobs, figures=self._figures.take()))
 
 
 def _snapshot(job: EngineJob) -> m.JobStatsSnapshot:
