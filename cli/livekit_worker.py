@@ -34,10 +34,14 @@ def cmd_livekit_worker(args: argparse.Namespace) -> int:
 
     url, key, secret = worker_settings(args)
     config = load_config(args.config, config_overrides(args))
+    from livepuppet.engine.heap import freeze_startup_heap
+    from livepuppet.integrations.avatar import load_avatar
     from livepuppet.integrations.livekit import AGENT_NAME, avatar_server  # needs the livekit extra
 
-    server = avatar_server(url=url, api_key=key, api_secret=secret, portrait=args.source, config=config,
-                           load_threshold=args.load_threshold)
+    avatar = load_avatar(args.source, config)
+    freeze_startup_heap()  # this process serves for life: what is loaded now stays out of the collector's passes
+    server = avatar_server(url=url, api_key=key, api_secret=secret, config=config,
+                           load_threshold=args.load_threshold, avatar=avatar)
     if not args.quiet:
         print(f"livepuppet: registering agent worker {AGENT_NAME!r} with {url}")
     asyncio.run(server.run())

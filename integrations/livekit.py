@@ -319,12 +319,13 @@ async def accept_avatar_job(request: JobRequest) -> None:
 
 def avatar_server(*, url: str, api_key: str, api_secret: str, portrait: Portrait = None,
                   config: EngineConfig | None = None, load: EngineLoad | None = None,
-                  load_threshold: float = 0.8) -> AgentServer:
+                  load_threshold: float = 0.8, avatar: AvatarAssets | None = None) -> AgentServer:
     """An agent server named ``livepuppet-avatar``: each job renders one avatar for the agent that
     dispatched it, fed over the data-stream avatar protocol; it reports :class:`EngineLoad` so LiveKit stops
-    sending jobs past ``load_threshold``. Jobs run as threads of this process and share one loaded portrait."""
+    sending jobs past ``load_threshold``. Jobs run as threads of this process and share one loaded portrait
+    (``avatar``, or loaded from ``portrait`` when the server starts)."""
     meter = load or EngineLoad()
-    assets: dict[str, AvatarAssets] = {}
+    assets: dict[str, AvatarAssets] = {} if avatar is None else {"avatar": avatar}
     guard = threading.Lock()
 
     def prewarm(_: JobProcess) -> None:

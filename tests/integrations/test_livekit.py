@@ -273,3 +273,17 @@ def test_worker_reports_engine_time_against_the_frame_budget(assets) -> None:  #
     assert sessions == 1 and per_frame_ms > 0.5
     assert load == pytest.approx(min(1.0, per_frame_ms * FPS / 1000 / 2), rel=0.2)  # ms per frame × fps ÷ cores
     assert meter.sessions == 0  # a closed session no longer counts
+
+
+def test_worker_given_a_loaded_avatar_does_not_load_another(assets, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+    # livepuppet livekit-worker loads the avatar before the server starts (then freezes the heap it made).
+    import livepuppet.integrations.livekit as lk
+
+    def no_load(*_: object) -> None:
+        raise AssertionError("the avatar was loaded again")
+
+    monkeypatch.setattr(lk, "load_avatar", no_load)
+    server = avatar_server(url="ws://127.0.0.1:7880", api_key="key", api_secret="secret", avatar=assets)
+    server._setup_fnc(None)  # the prewarm each job runs: the given avatar is already there
+    with pytest.raises(AssertionError, match="loaded again"):  # and without one, it would load
+        avatar_server(url="ws://127.0.0.1:7880", api_key="key", api_secret="secret")._setup_fnc(None)
