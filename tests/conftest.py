@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -15,6 +17,7 @@ import pytest
 from livepuppet.engine.config import EngineConfig, TrackerConfig
 from livepuppet.engine.face.expression import FaceFeatures
 from livepuppet.engine.face.tracker import FaceTracker
+from livepuppet.engine.heap import freeze_startup_heap
 from livepuppet.engine.pipeline import Animator, open_portrait
 from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.speech.mouth_model import AudioMouthModel
@@ -26,6 +29,34 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--server-workers", type=int, default=0,
                      help="run the in-process servers of the tests with this many engine worker processes "
                           "(tests that set their own number keep it)")
+
+
+@pytest.fixture(autouse=True)
+def gc_pauses(request: pytest.FixtureRequest) -> Iterator[list[tuple[float, float]]]:
+    """Real-time tests run on a heap frozen as a deployed process has it (``livepuppet serve`` and the
+    workers freeze theirs once loaded; docs/integrations.md tells bots to), so a cycle collection walks what
+    the test allocated, not the whole test session's modules (0.3 s with the lock held: a stall no deployed
+    server has). Yields the collector's pauses during the test, (monotonic s, ms), for timing assertions to
+    report; other tests get an empty list and the collector as it is (leak checks count its objects)."""
+    pauses: list[tuple[float, float]] = []
+    if request.node.get_closest_marker("realtime") is None:
+        yield pauses
+        return
+    started: list[float] = []
+
+    def record(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[:] = [time.perf_counter()]
+        elif started:
+            pauses.append((time.monotonic(), (time.perf_counter() - started[0]) * 1e3))
+
+    freeze_startup_heap()
+    gc.callbacks.append(record)
+    try:
+        yield pauses
+    finally:
+        gc.callbacks.remove(record)
+        gc.unfreeze()
 
 
 @pytest.fixture(scope="session")
