@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import re
 import sys
 import tempfile
 import time
@@ -38,6 +37,7 @@ from livepuppet.engine.motion.scripted_motion import scripted_motion
 from livepuppet.engine.pipeline import Animator, open_portrait
 from livepuppet.engine.speech.resampler import StreamingResampler
 from livepuppet.export.audio.espeak import EspeakSynth, VoiceSettings
+from livepuppet.streaming.clients.server_metrics import late_since, loop_lag
 from livepuppet.streaming.clients.server_process import SOAK_OVERRIDES, ServerProcess, stat_fields
 from livepuppet.streaming.clients.talk_client import TalkClient
 from livepuppet.streaming.clients.whip_client import ArrayVideoTrack, whip_close, whip_connect
@@ -74,18 +74,9 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def loop_lag(base: str) -> dict[float, float]:
-    """The server's cumulative ``livepuppet_loop_lag_seconds`` histogram: upper bound (s) → samples."""
-    with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
-        text = r.read().decode()
-    return {float(le): float(n) for le, n in re.findall(r'livepuppet_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)',
-                                                        text)}
-
-
 def late_pct(before: dict[float, float], after: dict[float, float], seconds: float = 0.04) -> float:
-    total = after[float("inf")] - before.get(float("inf"), 0.0)
-    on_time = after[seconds] - before.get(seconds, 0.0)
-    return round(100.0 * (total - on_time) / total, 1) if total else 0.0
+    late, total = late_since(before, after, seconds)
+    return round(100.0 * late / total, 1) if total else 0.0
 
 
 def get(base: str, path: str) -> dict:

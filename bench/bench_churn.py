@@ -15,16 +15,15 @@ import asyncio
 import gc
 import json
 import os
-import re
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from bench_capacity import RATE, speech
+from livepuppet.streaming.clients.server_metrics import late_since, loop_lag
 from livepuppet.streaming.clients.server_process import SOAK_OVERRIDES, ServerProcess
 from livepuppet.streaming.clients.talk_client import TalkClient
 from livepuppet.streaming.protocol import Error, Ready
@@ -53,14 +52,6 @@ class Result:
     gaps_over_200ms: int
     first_frame_ms_p50: float  # a short session: connect → its first frame (what a new caller waits)
     first_frame_ms_max: float
-
-
-def loop_lag(base: str) -> dict[float, float]:
-    """The server's cumulative loop-lag histogram: upper bound (s) → samples."""
-    with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
-        text = r.read().decode()
-    return {float(le): float(n) for le, n in re.findall(r'livepuppet_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)',
-                                                        text)}
 
 
 async def churn(url: str, pcm: np.ndarray, seconds: float, base: str, steady: int, workers: int) -> Result:
@@ -110,13 +101,12 @@ async def churn(url: str, pcm: np.ndarray, seconds: float, base: str, steady: in
         await asyncio.gather(*senders, return_exceptions=True)
         for c in clients:
             await c.close()
-    hist = {le: after[le] - before.get(le, 0.0) for le in after}
-    total = hist[float("inf")]
+    total = late_since(before, after, THRESHOLDS_S[0])[1]
     gaps = np.concatenate([np.diff([f.arrived_ns for f in c.transcript.frames[n:]]) / 1e6
                            for c, n in zip(clients, counts, strict=True)])
     return Result(cpu=cpu_model(), workers=workers, steady=steady, seconds=seconds, sessions_closed=closed,
                   session_errors=errors, loop_samples=int(total),
-                  loop_late={f"{t * 1e3:.0f}": int(total - hist[t]) for t in THRESHOLDS_S},
+                  loop_late={f"{t * 1e3:.0f}": late_since(before, after, t)[0] for t in THRESHOLDS_S},
                   gap_ms_p99=round(float(np.percentile(gaps, 99)), 1), gap_ms_max=round(float(gaps.max()), 1),
                   gaps_over_200ms=int((gaps > 200).sum()),
                   first_frame_ms_p50=round(float(np.median(waits)), 1) if waits else float("nan"),

@@ -39,13 +39,13 @@ def main() -> int:
         subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(wav), TEXT], check=True, capture_output=True)
         speech = read_audio(wav, SPEECH_RATE)
         print(f"{'t s':>6} {'RSS MB':>8} {'threads':>8} {'puppet-1':>9} {'puppet-2':>9} {'talk':>6} {'frames':>7} "
-              f"{'A/V ms':>7} {'healthz ms':>10}")
+              f"{'A/V ms':>7} {'healthz ms':>10} {'loop late':>9}")
 
         def show(s: SoakSample) -> None:
             f = s.fps
             print(f"{s.t_s:>6.0f} {s.rss_mb:>8.1f} {s.threads:>8} {f['puppet-1']:>9} {f['puppet-2']:>9} "
                   f"{f['talk']:>6} {f['frames']:>7} {s.av_offset_ms if s.av_offset_ms is not None else '-':>7} "
-                  f"{s.healthz_ms:>10}",
+                  f"{s.healthz_ms:>10} {s.loop_late:>9}",
                   flush=True)
 
         server = ServerProcess(Path(tmp) / "server.log", SOAK_OVERRIDES)

@@ -1,7 +1,7 @@
 """A soak load for a server in its own process: four sessions at once (two webcam puppets over WHIP, one
 talking head over WebRTC fed by the audio WebSocket, one frames-mode talking head on the WebSocket), run for
-a while and sampled every few seconds: the server's RSS and threads, each client's frames/s, and the
-talking head's A/V offset at the receiver.
+a while and sampled every few seconds: the server's RSS and threads, each client's frames/s, the talking
+head's A/V offset at the receiver, and how often the server's event loop stalled.
 
 The A/V offset of a window is median(arrival − media time) of its video frames minus the same for its
 audio frames (media time from each stream's RTP timestamps): the constant part is the pipeline's
@@ -19,12 +19,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from livepuppet.engine.clock import MonotonicClock
+from livepuppet.streaming.clients.server_metrics import late_since, loop_lag
 from livepuppet.streaming.clients.talk_client import TalkClient
 from livepuppet.streaming.clients.whip_client import ArrayVideoTrack, WhipSession, whip_close, whip_connect
 from livepuppet.streaming.protocol import Ready
 
 SPEECH_RATE = 16000
 PAUSE_S = 1.0  # between utterances
+LOOP_STALL_S = 0.08  # two frames at 25 fps: a stall of the server loop every viewer sees
 
 
 @dataclass
@@ -35,6 +37,7 @@ class SoakSample:
     fps: dict[str, float]  # per client, over the last interval
     av_offset_ms: float | None
     healthz_ms: float  # one /healthz round trip at the sample: a stalled server event loop shows here
+    loop_late: int  # the server loop's wake-ups over LOOP_STALL_S late in the interval (every session felt them)
 
 
 @dataclass
@@ -71,6 +74,7 @@ class SoakReport:
                 "av_offset_range_ms": round(max(offsets) - min(offsets), 1) if offsets else None,
                 "av_offset_drift_ms": None if trend is None else round(trend, 1),
                 "healthz_ms_max": max(s.healthz_ms for s in steady),
+                "loop_late_total": sum(s.loop_late for s in steady),
                 "utterances": self.utterances, "errors": self.errors[:10]}
 
 
@@ -125,6 +129,7 @@ async def run_soak(base_url: str, ws_port: int, camera: list[np.ndarray], speech
         start = loop.time()
         clock = MonotonicClock()  # the clients stamp arrivals with the same monotonic clock
         window_ns = clock.now_ns()
+        lag = await asyncio.to_thread(loop_lag, base_url)
         try:
             while loop.time() - start < duration_s:
                 await asyncio.sleep(sample_s)
@@ -142,12 +147,14 @@ async def run_soak(base_url: str, ws_port: int, camera: list[np.ndarray], speech
                     del client.transcript.events[:-50]  # keep the recent events (Ready, errors) only
                 rss, threads = await asyncio.to_thread(status)
                 healthz_ms = await asyncio.to_thread(_healthz_ms, base_url)
+                lag_before, lag = lag, await asyncio.to_thread(loop_lag, base_url)
                 offset = av_offset_ms(talk, window_ns)
                 window_ns = now_ns
                 for session in (*puppets, talk):
                     _trim(session)
                 sample = SoakSample(round(loop.time() - start, 1), rss, threads, fps,
-                                    None if offset is None else round(offset, 1), healthz_ms)
+                                    None if offset is None else round(offset, 1), healthz_ms,
+                                    late_since(lag_before, lag, LOOP_STALL_S)[0])
                 report.samples.append(sample)
                 if on_sample is not None:
                     on_sample(sample)

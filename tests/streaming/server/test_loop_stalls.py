@@ -7,14 +7,13 @@ start-up heap took 0.1–0.2 s per closed session here before start-up objects w
 from __future__ import annotations
 
 import asyncio
-import re
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 from livepuppet.engine.media.audio_io import read_audio
+from livepuppet.streaming.clients.server_metrics import late_since, loop_lag
 from livepuppet.streaming.clients.server_process import ServerProcess
 from livepuppet.streaming.clients.talk_client import TalkClient
 from livepuppet.streaming.protocol import Ready
@@ -22,16 +21,6 @@ from livepuppet.streaming.protocol import Ready
 pytestmark = [pytest.mark.slow, pytest.mark.realtime]
 RATE = 16000
 STALL_S = 0.08  # two frames at 25 fps: a stall every viewer sees
-
-
-def loop_lag_over(base: str, seconds: float) -> tuple[int, int]:
-    """(samples of the server's loop lag above ``seconds``, all samples) so far."""
-    with urllib.request.urlopen(base + "/metrics", timeout=10) as r:
-        text = r.read().decode()
-    buckets = {float(le): float(n) for le, n in
-               re.findall(r'livepuppet_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)', text)}
-    total = buckets[float("inf")]
-    return int(total - buckets[seconds]), int(total)
 
 
 @pytest.fixture()
@@ -58,17 +47,17 @@ def test_sessions_closing_do_not_stall_the_others(served: ServerProcess, speech_
             speaking = asyncio.ensure_future(steady.send_audio(np.tile(pcm, 20), RATE, realtime=True))
             try:
                 await short_session()  # the workers' first session of each kind is warm-up
-                before, _ = await asyncio.to_thread(loop_lag_over, served.base_url, STALL_S)
+                before = await asyncio.to_thread(loop_lag, served.base_url)
                 frames = len(steady.transcript.frames)
                 for _ in range(12):
                     await short_session()
-                stalls, samples = await asyncio.to_thread(loop_lag_over, served.base_url, STALL_S)
-                return stalls - before, samples, len(steady.transcript.frames) - frames
+                after = await asyncio.to_thread(loop_lag, served.base_url)
+                return *late_since(before, after, STALL_S), len(steady.transcript.frames) - frames
             finally:
                 speaking.cancel()
                 await asyncio.gather(speaking, return_exceptions=True)
 
     stalls, samples, frames = asyncio.run(run())
-    assert samples > 100  # the probe ran all along
+    assert samples > 100  # the probe ran all along (12 sessions of over 0.5 s, a sample every 50 ms)
     assert frames > 100  # the steady session kept talking meanwhile
     assert stalls == 0, f"the server's loop ran {STALL_S * 1e3:.0f}+ ms late {stalls} times while sessions closed"
