@@ -105,7 +105,7 @@ async def churn(url: str, pcm: np.ndarray, seconds: float, base: str, steady: in
     gaps = np.concatenate([np.diff([f.arrived_ns for f in c.transcript.frames[n:]]) / 1e6
                            for c, n in zip(clients, counts, strict=True)])
     return Result(cpu=cpu_model(), workers=workers, steady=steady, seconds=seconds, sessions_closed=closed,
-                  session_errors=errors, loop_samples=int(total),
+                  session_errors=errors, loop_samples=total,
                   loop_late={f"{t * 1e3:.0f}": late_since(before, after, t)[0] for t in THRESHOLDS_S},
                   gap_ms_p99=round(float(np.percentile(gaps, 99)), 1), gap_ms_max=round(float(gaps.max()), 1),
                   gaps_over_200ms=int((gaps > 200).sum()),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import urllib.request
 
+LOOP_STALL_S = 0.08  # two frames at 25 fps: a lateness of the server's loop every viewer sees
 _BUCKET = re.compile(r'livepuppet_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)')
 
 

@@ -19,14 +19,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from livepuppet.engine.clock import MonotonicClock
-from livepuppet.streaming.clients.server_metrics import late_since, loop_lag
+from livepuppet.streaming.clients.server_metrics import LOOP_STALL_S, late_since, loop_lag
 from livepuppet.streaming.clients.talk_client import TalkClient
 from livepuppet.streaming.clients.whip_client import ArrayVideoTrack, WhipSession, whip_close, whip_connect
 from livepuppet.streaming.protocol import Ready
 
 SPEECH_RATE = 16000
 PAUSE_S = 1.0  # between utterances
-LOOP_STALL_S = 0.08  # two frames at 25 fps: a stall of the server loop every viewer sees
 
 
 @dataclass

@@ -13,14 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 from livepuppet.engine.media.audio_io import read_audio
-from livepuppet.streaming.clients.server_metrics import late_since, loop_lag
+from livepuppet.streaming.clients.server_metrics import LOOP_STALL_S, late_since, loop_lag
 from livepuppet.streaming.clients.server_process import ServerProcess
 from livepuppet.streaming.clients.talk_client import TalkClient
 from livepuppet.streaming.protocol import Ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.realtime]
 RATE = 16000
-STALL_S = 0.08  # two frames at 25 fps: a stall every viewer sees
 
 
 @pytest.fixture()
@@ -52,7 +51,7 @@ def test_sessions_closing_do_not_stall_the_others(served: ServerProcess, speech_
                 for _ in range(12):
                     await short_session()
                 after = await asyncio.to_thread(loop_lag, served.base_url)
-                return *late_since(before, after, STALL_S), len(steady.transcript.frames) - frames
+                return *late_since(before, after, LOOP_STALL_S), len(steady.transcript.frames) - frames
             finally:
                 speaking.cancel()
                 await asyncio.gather(speaking, return_exceptions=True)
@@ -60,4 +59,4 @@ def test_sessions_closing_do_not_stall_the_others(served: ServerProcess, speech_
     stalls, samples, frames = asyncio.run(run())
     assert samples > 100  # the probe ran all along (12 sessions of over 0.5 s, a sample every 50 ms)
     assert frames > 100  # the steady session kept talking meanwhile
-    assert stalls == 0, f"the server's loop ran {STALL_S * 1e3:.0f}+ ms late {stalls} times while sessions closed"
+    assert stalls == 0, f"the server's loop ran {LOOP_STALL_S * 1e3:.0f}+ ms late {stalls} times while sessions closed"

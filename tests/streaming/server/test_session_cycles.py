@@ -12,14 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from livepuppet.streaming.clients.server_metrics import late_since, loop_lag
+from livepuppet.streaming.clients.server_metrics import LOOP_STALL_S, late_since, loop_lag
 from livepuppet.streaming.clients.server_process import ServerProcess
 from livepuppet.streaming.clients.whip_client import ArrayVideoTrack, whip_close, whip_connect
 
 pytestmark = [pytest.mark.slow, pytest.mark.realtime]
 WARMUP_CYCLES = 40  # allocator arenas and native codec pools keep growing for ~40 cycles, then level off
 CYCLES = 20
-STALL_S = 0.08  # two frames at 25 fps
 
 
 def sessions_open(base: str) -> int:
@@ -71,7 +70,7 @@ def test_connect_disconnect_cycles_leave_threads_and_rss_flat(served: ServerProc
         rss.append(mb)
     # Native pools (codecs) come and go by a few threads, more on a loaded machine, so compare medians: one
     # thread leaked per cycle would lift the last cycles' median by ~15 over the first ones'.
-    late, samples = late_since(lag_before, loop_lag(base), STALL_S)
+    late, samples = late_since(lag_before, loop_lag(base), LOOP_STALL_S)
     growth_threads = statistics.median(threads[-5:]) - statistics.median(threads[:5])
     assert growth_threads <= 4, f"threads grew: {threads}"
     # A session holds ≥ 5 MB (frame rings, codec state), so leaking one per cycle would add ≥ 100 MB over
@@ -81,4 +80,4 @@ def test_connect_disconnect_cycles_leave_threads_and_rss_flat(served: ServerProc
     assert growth < 60, f"RSS grew {growth:.0f} MB: {[round(r) for r in rss]} MB"
     # Tearing a session down never stalls the server's loop (every other session waits on it): with the
     # start-up heap in the collector's passes, each close stalled it 0.12-0.2 s here (20 of 20 cycles).
-    assert samples > 20 and late == 0, f"the loop ran {STALL_S * 1e3:.0f}+ ms late {late} times in {CYCLES} cycles"
+    assert samples > 20 and late == 0, f"the loop ran {LOOP_STALL_S * 1e3:.0f}+ ms late {late} times in {CYCLES} cycles"
