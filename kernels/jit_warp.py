@@ -5,7 +5,9 @@ per triangle from Python, on a coarse grid, then upsamples the map and refines l
 that is most of a frame's CPU. This module computes what the CUDA source does (``lp_triangle_affines``,
 ``lp_raster_ranks``, ``lp_map_from_ranks``) in compiled loops: per-triangle affines from cofactors, painter's
 order rasterization with the same edge rule (shared edges evaluated from the lower vertex index, so no pixel
-falls between two triangles) and the exact full-resolution map; the sampling is OpenCV's remap, which
+falls between two triangles) and the exact full-resolution map, drawn in one pass with the rasterization (each
+row's run from the edges' crossings; the exact edge test only where a pixel lies within rounding of an edge);
+the sampling is OpenCV's remap, which
 ``lp_mesh_remap_u8`` reproduces (1/32-pixel positions, 15-bit weights). The compiled functions release the
 GIL, so engine threads render in parallel.
 
@@ -16,11 +18,11 @@ from __future__ import annotations
 
 import time
 
+import cv2
 import numpy as np
 from livepuppet.errors import DependencyError
 from livepuppet.kernels.jit import available as available  # re-exported: whether the compiled warp can be used
 from livepuppet.kernels.jit import cpu_kernel
-from livepuppet.kernels.mesh_warp import remap_bilinear
 
 
 def use_jit_warp(choice: str) -> bool:
@@ -80,11 +82,48 @@ def _inside(v0: int, x0: float, y0: float, v1: int, x1: float, y1: float, v2: in
 
 
 @cpu_kernel
-def _raster(dst: np.ndarray, tris: np.ndarray, order: np.ndarray, owner: np.ndarray) -> None:
-    """Triangle id per pixel of ``owner (h, w) i32`` (-1 where none): triangles drawn in ``order``, later
-    ones on top; pixel (i, j) is the target point (j, i); edges inclusive (``lp_raster_ranks``)."""
-    h, w = owner.shape
-    owner[:, :] = -1
+def _exact_run(v0: int, x0: float, y0: float, v1: int, x1: float, y1: float, v2: int, x2: float, y2: float,
+               sgn: float, bx0: int, bx1: int, fy: float) -> tuple[int, int]:
+    """The pixels ``lo..hi`` of row ``fy`` that pass :func:`_inside` (``lo > hi``: none), within ``bx0..bx1``."""
+    lo, hi = bx0, bx1
+    # Narrow the row to where the edge functions allow (one pixel of slack each side for rounding); the
+    # exact test below decides the pixels at the ends.
+    for k in range(3):
+        ia, ib = (v1, v2) if k == 0 else ((v2, v0) if k == 1 else (v0, v1))
+        ax, ay, bx, by = ((x1, y1, x2, y2) if k == 0 else ((x2, y2, x0, y0) if k == 1 else (x0, y0, x1, y1)))
+        slope = -(by - ay) * sgn
+        if abs(slope) > 1e-6:
+            root = -_edge(ia, ax, ay, ib, bx, by, 0.0, fy) * sgn / slope
+            if slope > 0.0:
+                lo = max(lo, int(np.ceil(root)) - 1)
+            else:
+                hi = min(hi, int(np.floor(root)) + 1)
+    # Along a row each edge function is monotone in x, and so is its floating-point evaluation: the pixels
+    # inside form one run. Its two ends are found with the exact test, the rest is filled.
+    while lo <= hi and not _inside(v0, x0, y0, v1, x1, y1, v2, x2, y2, sgn, np.float64(lo), fy):
+        lo += 1
+    while hi > lo and not _inside(v0, x0, y0, v1, x1, y1, v2, x2, y2, sgn, np.float64(hi), fy):
+        hi -= 1
+    return lo, hi
+
+
+@cpu_kernel
+def _raster_map(dst: np.ndarray, tris: np.ndarray, order: np.ndarray, aff: np.ndarray, map_xy: np.ndarray) -> None:
+    """The backward map ``map_xy (h, w, 2) f32`` (x, y per pixel) drawn triangle by triangle, in one pass:
+    ``lp_raster_ranks`` (triangles in ``order``, later ones on top; pixel (i, j) is the target point (j, i);
+    edges inclusive) and ``lp_map_from_ranks`` (each pixel's source position from its triangle's affine, f32
+    products and sums in the GPU's order). Pixels no triangle covers must hold the identity on entry.
+
+    Each row's run comes from the edges' crossings, computed per triangle as lines in y. The exact test
+    (:func:`_exact_run`) runs only for a row where an end pixel lies so near an edge that rounding could
+    decide it: elsewhere the edge functions' signs are certain, their rounding error being many orders
+    of magnitude below the margin required."""
+    h, w = map_xy.shape[0], map_xy.shape[1]
+    c0 = np.empty(3)  # per edge: the signed edge function at (x, y) is c0 + c1 y + s x (inside: >= 0)
+    c1 = np.empty(3)
+    sl = np.empty(3)
+    r0 = np.empty(3)
+    r1 = np.empty(3)
     for r in range(order.shape[0]):
         t = order[r]
         v0, v1, v2 = tris[t, 0], tris[t, 1], tris[t, 2]
@@ -101,47 +140,47 @@ def _raster(dst: np.ndarray, tris: np.ndarray, order: np.ndarray, owner: np.ndar
             continue
         bx0, bx1 = int(np.ceil(max(lx, 0.0))), int(np.floor(min(hx, w - 1.0)))
         by0, by1 = int(np.ceil(max(ly, 0.0))), int(np.floor(min(hy, h - 1.0)))
+        big = max(abs(lx), abs(hx), abs(ly), abs(hy), float(w), float(h), 1.0)
+        eps = 1e-9 * big * big  # rounding of the edge functions is below 1e-15 big²
+        for k in range(3):
+            ax, ay, bx, by = ((x1, y1, x2, y2) if k == 0 else ((x2, y2, x0, y0) if k == 1 else (x0, y0, x1, y1)))
+            c0[k] = sgn * ((by - ay) * ax - (bx - ax) * ay)
+            c1[k] = sgn * (bx - ax)
+            sl[k] = -(by - ay) * sgn
+            if abs(sl[k]) > 1e-6:  # the edge crosses row y at x = r0 + r1 y
+                r0[k], r1[k] = -c0[k] / sl[k], -c1[k] / sl[k]
         for py in range(by0, by1 + 1):
             fy = np.float64(py)
-            lo, hi = bx0, bx1
-            # Narrow the row to where the edge functions allow (one pixel of slack each side for rounding);
-            # the exact test below decides the pixels at the ends.
+            flo, fhi = np.float64(bx0), np.float64(bx1)
             for k in range(3):
-                ia, ib = (v1, v2) if k == 0 else ((v2, v0) if k == 1 else (v0, v1))
-                ax, ay, bx, by = ((x1, y1, x2, y2) if k == 0 else ((x2, y2, x0, y0) if k == 1 else (x0, y0, x1, y1)))
-                slope = -(by - ay) * sgn
-                if abs(slope) > 1e-6:
-                    root = -_edge(ia, ax, ay, ib, bx, by, 0.0, fy) * sgn / slope
-                    if slope > 0.0:
-                        lo = max(lo, int(np.ceil(root)) - 1)
-                    else:
-                        hi = min(hi, int(np.floor(root)) + 1)
-            # Along a row each edge function is monotone in x, and so is its floating-point evaluation: the
-            # pixels inside form one run. Its two ends are found with the exact test, the rest is filled.
-            while lo <= hi and not _inside(v0, x0, y0, v1, x1, y1, v2, x2, y2, sgn, np.float64(lo), fy):
-                lo += 1
-            while hi > lo and not _inside(v0, x0, y0, v1, x1, y1, v2, x2, y2, sgn, np.float64(hi), fy):
-                hi -= 1
-            if lo <= hi:  # (a narrowed hi may be negative: never a slice from the end)
-                owner[py, lo:hi + 1] = t
-
-
-@cpu_kernel
-def _map(owner: np.ndarray, aff: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> None:
-    """``lp_map_from_ranks`` at full resolution: each pixel's source position from its owner's affine, in
-    f32 with the products and sums in the GPU's order; identity where no triangle was drawn."""
-    h, w = owner.shape
-    for py in range(h):
-        fy = np.float32(py)
-        for px in range(w):
-            fx = np.float32(px)
-            t = owner[py, px]
-            if t < 0:
-                map_x[py, px] = fx
-                map_y[py, px] = fy
-            else:
-                map_x[py, px] = (aff[t, 0] * fx + aff[t, 1] * fy) + aff[t, 2]
-                map_y[py, px] = (aff[t, 3] * fx + aff[t, 4] * fy) + aff[t, 5]
+                if sl[k] > 1e-6:
+                    flo = max(flo, r0[k] + r1[k] * fy)
+                elif sl[k] < -1e-6:
+                    fhi = min(fhi, r0[k] + r1[k] * fy)
+            lo, hi = int(np.ceil(flo)), int(np.floor(fhi))
+            # Certain when the end pixels are inside every edge and their outer neighbours outside one (or
+            # outside the box), by the margin; an empty row needs only the latter.
+            sure, out_lo, out_hi = True, lo == bx0, hi == bx1
+            for k in range(3):
+                base = c0[k] + c1[k] * fy
+                if lo <= hi and (base + sl[k] * lo <= eps or base + sl[k] * hi <= eps):
+                    sure = False
+                if base + sl[k] * (lo - 1) < -eps:
+                    out_lo = True
+                if base + sl[k] * (hi + 1) < -eps:
+                    out_hi = True
+            sure = sure and out_lo and out_hi
+            if not sure:
+                lo, hi = _exact_run(v0, x0, y0, v1, x1, y1, v2, x2, y2, sgn, bx0, bx1, fy)
+            a0, a1, a2, a3, a4, a5 = aff[t, 0], aff[t, 1], aff[t, 2], aff[t, 3], aff[t, 4], aff[t, 5]
+            gy = np.float32(py)
+            bxr = a1 * gy  # (the products' order is the GPU's: (a0 x + a1 y) + a2)
+            byr = a4 * gy
+            row = map_xy[py]
+            for px in range(lo, hi + 1):  # (a narrowed hi may be negative: never a slice from the end)
+                gx = np.float32(px)
+                row[px, 0] = (a0 * gx + bxr) + a2
+                row[px, 1] = (a3 * gx + byr) + a5
 
 
 class JitMeshWarp:
@@ -155,9 +194,8 @@ class JitMeshWarp:
         self._tris = np.ascontiguousarray(tris, dtype=np.int32)
         self._aff = np.empty((len(tris), 6), dtype=np.float32)
         h, w = crop.shape[:2]
-        self._owner = np.empty((h, w), dtype=np.int32)
-        self._map_x = np.empty((h, w), dtype=np.float32)
-        self._map_y = np.empty((h, w), dtype=np.float32)
+        self._identity = np.ascontiguousarray(np.mgrid[0:h, 0:w][::-1].transpose(1, 2, 0), dtype=np.float32)
+        self._map = np.empty((h, w, 2), dtype=np.float32)
 
     def affines(self, dst: np.ndarray) -> np.ndarray:
         """The per-triangle affines ``(T, 6) f32`` for target points ``dst (P, 2)`` (a scratch view)."""
@@ -167,16 +205,22 @@ class JitMeshWarp:
     def backward_map(self, dst: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The exact full-resolution backward map ``(map_x, map_y)``, each ``(S, S) f32`` (scratch views),
         for target points ``dst (P, 2)`` with triangles drawn in ``order (K,)``, back to front."""
-        dst32 = np.ascontiguousarray(dst, dtype=np.float32)
-        _affines(self._src, dst32, self._tris, self._aff)
-        _raster(dst32, self._tris, np.ascontiguousarray(order, dtype=np.int32), self._owner)
-        _map(self._owner, self._aff, self._map_x, self._map_y)
-        return self._map_x, self._map_y
+        self._draw(dst, order)
+        return self._map[..., 0], self._map[..., 1]
 
     def warp(self, dst: np.ndarray, order: np.ndarray) -> np.ndarray:
         """The crop warped from the source points to ``dst``, triangles drawn in ``order`` (a new array)."""
-        map_x, map_y = self.backward_map(dst, order)
-        return remap_bilinear(self._crop, map_x, map_y)
+        self._draw(dst, order)
+        # 1/32-pixel positions, as the GPU rounds them (an interleaved map needs no second map: the stubs say it does)
+        fixed, frac = cv2.convertMaps(self._map, None, cv2.CV_16SC2)  # type: ignore[call-overload]
+        return cv2.remap(self._crop, fixed, frac, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def _draw(self, dst: np.ndarray, order: np.ndarray) -> None:
+        """The affines and the interleaved map (x, y per pixel) for ``dst`` and ``order``, in the scratch."""
+        dst32 = np.ascontiguousarray(dst, dtype=np.float32)
+        _affines(self._src, dst32, self._tris, self._aff)
+        np.copyto(self._map, self._identity)
+        _raster_map(dst32, self._tris, np.ascontiguousarray(order, dtype=np.int32), self._aff, self._map)
 
 
 def warm_up() -> float:

@@ -194,10 +194,9 @@ class MeshRenderer:
             marks.extend([("backward_map", now()), ("refine_map", now())])
             out = self._device.warp(dst, order)
             marks.append(("remap", now()))
-        elif self._jit is not None:  # exact at full resolution: nothing to refine
-            map_x, map_y = self._jit.backward_map(dst, order)
+        elif self._jit is not None:  # exact at full resolution: nothing to refine; "remap" holds map and sampling
             marks.extend([("backward_map", now()), ("refine_map", now())])
-            out = remap_bilinear(src.crop, map_x, map_y)
+            out = self._jit.warp(dst, order)
             marks.append(("remap", now()))
         else:
             affines = triangle_affines(self._src_points, dst, tris)

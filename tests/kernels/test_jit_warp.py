@@ -58,6 +58,27 @@ def test_map_and_warp_equal_the_gpu_kernels_on_folding_meshes(emulated: CudaBack
     assert np.array_equal(warp.warp(dst, order), emulated.to_host(emulated.mesh_warp(image, src, dst, tris, order)))
 
 
+@pytest.mark.parametrize("seed", [3, 4])
+def test_pixels_exactly_on_edges_are_decided_as_the_gpu_decides(emulated: CudaBackend, seed: int) -> None:
+    """Vertices on the integer and half-integer grid put many pixels exactly on edges, horizontal edges on
+    rows and vertices on pixels: where rounding could decide, the compiled raster must take its exact test."""
+    size = 64
+    rng = np.random.default_rng(seed)
+    corners = np.array([[-1, -1], [size, -1], [-1, size], [size, size]], np.float32)
+    grid = np.stack(np.meshgrid(np.arange(4, size - 4, 8), np.arange(4, size - 4, 8)), axis=-1).reshape(-1, 2)
+    src = np.concatenate([corners, grid.astype(np.float32)])
+    dst = src.copy()
+    dst[4:] += rng.integers(-6, 7, (len(grid), 2)) / 2.0  # half-pixel steps: folds, and edges along rows
+    tris = Delaunay(src).simplices.astype(np.int32)
+    order = rng.permutation(len(tris)).astype(np.int32)
+    image = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+    warp = JitMeshWarp(image, src, tris)
+    want_x, want_y = (emulated.to_host(m) for m in emulated.mesh_backward_map(src, dst, tris, (size, size), order))
+    got_x, got_y = warp.backward_map(dst, order)
+    assert np.array_equal(got_x, want_x) and np.array_equal(got_y, want_y)
+    assert np.array_equal(warp.warp(dst, order), emulated.to_host(emulated.mesh_warp(image, src, dst, tris, order)))
+
+
 def test_real_portrait_frames_equal_the_gpu_kernels(emulated: CudaBackend, prepared: PreparedSource) -> None:
     config = EngineConfig()
     renderer = MeshRenderer(prepared, replace(config.render, cpu_warp="opencv"))
