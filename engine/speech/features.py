@@ -65,7 +65,7 @@ def log_mel_frames(windows: np.ndarray, spec: MelSpec = _SPEC) -> np.ndarray:
     """Log mel power of framed audio: ``(N, WIN) f32 [-1,1]`` → ``(N, N_MELS) f32`` (natural log of power)."""
     spectrum = np.fft.rfft(windows * spec.window, n=N_FFT, axis=-1)
     power = (spectrum.real**2 + spectrum.imag**2).astype(np.float32)
-    return np.log(np.maximum(power @ spec.filters.T, LOG_FLOOR)).astype(np.float32)
+    return np.log(np.maximum(power @ spec.filters.T, np.float32(LOG_FLOOR)))  # f32 throughout
 
 
 def frame_count(n_samples: int) -> int:
@@ -101,7 +101,9 @@ class LogMelStream:
         if count == 0:
             self._buf = buf
             return np.zeros((0, N_MELS), np.float32)
-        windows = np.lib.stride_tricks.sliding_window_view(buf, WIN)[: count * HOP : HOP]
+        # The hops' windows as a strided view (sliding_window_view's checks cost more than a chunk's FFT).
+        windows = np.lib.stride_tricks.as_strided(buf, (count, WIN), (HOP * buf.itemsize, buf.itemsize),
+                                                  writeable=False)
         out = log_mel_frames(windows, self._spec)
         self._buf = buf[count * HOP :].copy()
         return out

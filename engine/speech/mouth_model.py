@@ -167,21 +167,12 @@ class MouthStream:
         first = self._steps
         self._steps += len(mel)
         skip = max(0, self._model.lookahead_frames - first)  # the first outputs precede the timeline's start
+        visemes = np.argmax(probs[skip:], axis=1).tolist()  # one call for the chunk's frames, not one per frame
+        controls = mouth[skip:].tolist()
         frames: list[MouthFrame] = []
-        for k in range(skip, len(mel)):
+        for k, viseme, (jaw, width, rnd, close, voiced) in zip(range(skip, len(mel)), visemes, controls,
+                                                                strict=True):
             index = first + k - self._model.lookahead_frames
-            p = probs[k]
-            jaw, width, rnd, close, voiced = (float(v) for v in mouth[k])
-            frames.append(
-                MouthFrame(
-                    t=(index + 0.5) * HOP_S,
-                    viseme=int(np.argmax(p)),
-                    probs=p,
-                    jaw_open=jaw,
-                    lip_width=width,
-                    lip_round=rnd,
-                    lip_close=close,
-                    voiced=voiced,
-                )
-            )
+            frames.append(MouthFrame(t=(index + 0.5) * HOP_S, viseme=viseme, probs=probs[k], jaw_open=jaw,
+                                     lip_width=width, lip_round=rnd, lip_close=close, voiced=voiced))
         return frames

@@ -70,6 +70,19 @@ class _Series:
         return drop
 
 
+def _median_voiced(f0: np.ndarray) -> float:
+    """The median of the voiced (> 0) pitches in ``f0`` (f32, as ``np.median`` computes it), 0 with fewer than 10."""
+    voiced = f0[f0 > 0]
+    n = len(voiced)
+    if n < 10:
+        return 0.0
+    half = n // 2
+    if n % 2:
+        return float(np.partition(voiced, half)[half])
+    low, high = np.partition(voiced, (half - 1, half))[half - 1:half + 1]
+    return float((low + high) / np.float32(2))
+
+
 class SpeechTimeline:
     """Thread-safe store of the current utterance's frames (audio thread appends, engine thread samples)."""
 
@@ -107,16 +120,15 @@ class SpeechTimeline:
         if not frames:
             return
         rows = np.zeros((len(frames), 2), np.float32)
+        f0 = np.array([f.f0 for f in frames], np.float32)
         with self._lock:
+            levels = self._db
             for k, frame in enumerate(frames):
-                if len(self._db) == STRESS_LAG:  # rise over the last 50 ms
-                    rows[k, 0] = np.clip((frame.db - self._db[0]) / STRESS_DB, 0.0, 1.0)
-                self._db.append(frame.db)
-            f0 = np.array([f.f0 for f in frames], np.float32)
+                if len(levels) == STRESS_LAG:  # rise over the last 50 ms
+                    rows[k, 0] = min(max((frame.db - levels[0]) / STRESS_DB, 0.0), 1.0)
+                levels.append(frame.db)
             self._f0.append(f0[:, None])
-            history = self._f0.view()[:, 0]
-            voiced = history[history > 0]
-            median = float(np.median(voiced)) if len(voiced) >= 10 else 0.0
+            median = _median_voiced(self._f0.view()[:, 0])
             if median > 0:
                 ok = f0 > 0
                 rows[ok, 1] = np.clip(np.log2(f0[ok] / median) / ACCENT_OCTAVES, 0.0, 1.0)

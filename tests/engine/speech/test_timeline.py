@@ -45,3 +45,21 @@ def test_a_long_stream_keeps_its_last_minutes_with_correct_times() -> None:
     assert timeline.mouth_until == pytest.approx(10.0)
     assert timeline.sample(9.505).jaw_open == pytest.approx(0.950, abs=1e-4)  # still the right frame
     assert timeline.sample(1.0).jaw_open == pytest.approx(0.8, abs=1e-4)  # older than 2 s: the oldest kept
+
+
+@pytest.mark.parametrize("voiced", [9, 10, 11, 12, 101])
+def test_accent_is_pitch_over_the_voiced_median(voiced: int) -> None:
+    """The accent measures each frame's pitch against the median of the voiced pitch heard so far (the mean
+    of the middle two for an even count; no accent before ten voiced frames); unvoiced frames count in
+    neither."""
+    rng = np.random.default_rng(voiced)
+    f0 = rng.uniform(90.0, 300.0, voiced).astype(np.float32)
+    pitches = np.concatenate([f0, np.zeros(7, np.float32)])  # unvoiced frames among them
+    rng.shuffle(pitches)
+    timeline = SpeechTimeline()
+    timeline.add_prosody([ProsodyFrame(t=(i + 0.5) * 0.01, db=-20.0, f0=float(p)) for i, p in enumerate(pitches)])
+    timeline.add_mouth([mouth(i, 0.5) for i in range(len(pitches))])
+    median = float(np.median(f0))
+    for i, p in enumerate(pitches):
+        want = 0.0 if voiced < 10 or p == 0 else float(np.clip(np.log2(p / median) / 0.4, 0.0, 1.0))
+        assert timeline.sample(i * 0.01).accent == pytest.approx(want, abs=1e-6), i  # (prosody: nearest hop)
