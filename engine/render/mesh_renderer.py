@@ -21,9 +21,11 @@ from livepuppet.engine.face import topology as ft
 from livepuppet.engine.render.mouth_interior import paint_mouth_interior
 from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.types import NUM_LANDMARKS, Target
-from livepuppet.kernels import jit_warp
+from livepuppet.kernels import jit, jit_warp
 from livepuppet.kernels.backend import KernelBackend, get_backend
 from livepuppet.kernels.device_mesh_warp import DeviceMeshWarp
+from livepuppet.kernels.draw_order import COLLAPSED_AREA, FACING, FOLDED, RING
+from livepuppet.kernels.draw_order import draw_order as compiled_draw_order
 from livepuppet.kernels.jit_warp import JitMeshWarp, use_jit_warp
 from livepuppet.kernels.mesh_warp import backward_map, refine_map, remap_bilinear, signed_areas, triangle_affines
 
@@ -99,6 +101,9 @@ def warm_renderer(config: EngineConfig) -> None:
     """Compile the CPU warp now if ``config`` renders with it (start-up), so no session's first frame waits."""
     if config.render.renderer == "mesh" and config.render.device == "cpu" and use_jit_warp(config.render.cpu_warp):
         jit_warp.warm_up()
+    if config.render.renderer == "mesh" and jit.available():
+        tri = np.array([[0, 1, 2]], np.int32)
+        compiled_draw_order(np.zeros((3, 2), np.float32), tri, np.zeros(3), np.ones(1), np.ones(1, bool))
 
 
 class MeshRenderer:
@@ -127,6 +132,7 @@ class MeshRenderer:
         self._orientation = np.sign(signed_areas(self._src_points, tris))
         self._is_face_tri = np.all(tris < NUM_LANDMARKS, axis=1)
         self._depth = np.full(len(self._src_points), np.inf)  # ring and border: behind everything
+        self._compiled_order = jit.available()
         kernels = backend if backend is not None else get_backend(config.device)
         # On a device the exact full-resolution map and the sampling run in one pass; crop and mesh stay there.
         self._device = None if kernels.name == "cpu" else DeviceMeshWarp(kernels, source.crop, self._src_points, tris)
@@ -165,17 +171,20 @@ class MeshRenderer:
         """Triangles back to front (painter's algorithm): face triangles that turned their back (where the
         head turns away the cheek folds over the outline) or collapsed, then the ring and border (so the
         background, not a sawtooth of folded skin, shows beyond the turned cheek), then the facing face
-        triangles by decreasing target depth, so the nose hides the cheek."""
+        triangles by decreasing target depth, so the nose hides the cheek. Compiled when Numba is there
+        (:mod:`livepuppet.kernels.draw_order`), else the NumPy twin below."""
         tris = self._source.mesh.triangles
         depth = self._depth
         depth[:NUM_LANDMARKS] = target.landmarks[:, 2]
+        if self._compiled_order:
+            return compiled_draw_order(dst, tris, depth, self._orientation, self._is_face_tri)
         tri_depth = depth[tris].max(axis=1)
         area = signed_areas(dst, tris) * self._orientation
         facing = area > 0.0
         # Collapsed triangles (closed lids, closed lips) would still paint a line of the eye or mouth
         # interior: draw them first, so their neighbours' edges cover them.
-        folded = self._is_face_tri & (~facing | (np.abs(area) < 2.0))
-        rank = np.where(folded, 0, np.where(self._is_face_tri, 2, 1))
+        folded = self._is_face_tri & (~facing | (np.abs(area) < COLLAPSED_AREA))
+        rank = np.where(folded, FOLDED, np.where(self._is_face_tri, FACING, RING))
         return np.lexsort((-tri_depth, rank))
 
     def render(self, target: Target, steps: list[tuple[str, int]] | None = None) -> np.ndarray:
