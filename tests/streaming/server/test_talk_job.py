@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 from livepuppet.engine.clock import ManualClock
 from livepuppet.engine.config import EngineConfig
@@ -16,7 +17,7 @@ from livepuppet.engine.speech.generator import SEGMENT_END, AudioChunk, TalkingH
 from livepuppet.engine.speech.mouth_model import AudioMouthModel
 from livepuppet.streaming.protocol import FrameHeader, ServerEvent, Speaking
 from livepuppet.streaming.server.metrics import ServerMetrics
-from livepuppet.streaming.server.talk_job import FramesJob
+from livepuppet.streaming.server.talk_job import FramesJob, JpegEncoder
 
 RATE = 16_000
 CHUNK = 320  # 20 ms
@@ -94,3 +95,17 @@ def test_max_lag_zero_renders_every_frame_however_late(prepared, config, model, 
     s.drain()
     assert [h.seq for h in s.sent] == list(range(len(s.sent))) and len(s.sent) >= 23
     assert s.job.stats.frames_skipped == 0
+
+
+def test_frames_are_jpegs_of_the_rgb_crop(prepared: PreparedSource) -> None:
+    """What a frames-mode client decodes: the portrait crop itself (PSNR ≥ 33 dB), colours in RGB order."""
+    crop = prepared.crop.copy()
+    crop[:32, :32] = (255, 0, 0)  # a red corner must come back red, not blue
+    data = JpegEncoder(crop.shape[1], crop.shape[0]).encode(crop)
+    assert data[:2] == b"\xff\xd8" and data[-2:] == b"\xff\xd9"  # a whole JPEG
+    back = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    assert back.shape == crop.shape and cv2.PSNR(back, crop) >= 33.0
+    assert np.all(back[4:28, 4:28, 0] > 200) and np.all(back[4:28, 4:28, 2] < 60)
+    mirrored = JpegEncoder(crop.shape[1], crop.shape[0]).encode(crop[:, ::-1])  # a view, not contiguous
+    back = cv2.cvtColor(cv2.imdecode(np.frombuffer(mirrored, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    assert cv2.PSNR(back, np.ascontiguousarray(crop[:, ::-1])) >= 33.0
