@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import time
 
-import cv2
 import numpy as np
 from livepuppet.errors import DependencyError
 from livepuppet.kernels.jit import available as available  # re-exported: whether the compiled warp can be used
 from livepuppet.kernels.jit import cpu_kernel
+from livepuppet.kernels.mesh_warp import remap_bilinear
 
 
 def use_jit_warp(choice: str) -> bool:
@@ -211,9 +211,7 @@ class JitMeshWarp:
     def warp(self, dst: np.ndarray, order: np.ndarray) -> np.ndarray:
         """The crop warped from the source points to ``dst``, triangles drawn in ``order`` (a new array)."""
         self._draw(dst, order)
-        # 1/32-pixel positions, as the GPU rounds them (an interleaved map needs no second map: the stubs say it does)
-        fixed, frac = cv2.convertMaps(self._map, None, cv2.CV_16SC2)  # type: ignore[call-overload]
-        return cv2.remap(self._crop, fixed, frac, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return remap_bilinear(self._crop, self._map)
 
     def _draw(self, dst: np.ndarray, order: np.ndarray) -> None:
         """The affines and the interleaved map (x, y per pixel) for ``dst`` and ``order``, in the scratch."""

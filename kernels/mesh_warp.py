@@ -131,10 +131,12 @@ def refine_map(map_x: np.ndarray, map_y: np.ndarray, dst: np.ndarray, tris: np.n
         map_y[ys + y0, xs + x0] = affines[t, 3] * px + affines[t, 4] * py + affines[t, 5]
 
 
-def remap_bilinear(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
-    """Sample ``image`` (H, W, C) u8|f32 at (map_x, map_y) (h, w) f32 with bilinear filtering;
-    outside samples replicate the border. Returns (h, w, C) of the image's dtype."""
-    fixed, frac = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)
+def remap_bilinear(image: np.ndarray, map_x: np.ndarray, map_y: np.ndarray | None = None) -> np.ndarray:
+    """Sample ``image`` (H, W, C) u8|f32 at (map_x, map_y) (h, w) f32 with bilinear filtering, positions
+    rounded to 1/32 pixel; outside samples replicate the border. ``map_y`` None: ``map_x`` is the interleaved
+    map (h, w, 2). Returns (h, w, C) of the image's dtype."""
+    # (OpenCV takes no second map with an interleaved one; its type stubs insist on one.)
+    fixed, frac = cv2.convertMaps(map_x, map_y, cv2.CV_16SC2)  # type: ignore[arg-type]
     return cv2.remap(image, fixed, frac, interpolation=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
