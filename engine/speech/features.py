@@ -68,6 +68,13 @@ def log_mel_frames(windows: np.ndarray, spec: MelSpec = _SPEC) -> np.ndarray:
     return np.log(np.maximum(power @ spec.filters.T, np.float32(LOG_FLOOR)))  # f32 throughout
 
 
+def hop_windows(samples: np.ndarray, count: int, width: int, hop: int = HOP) -> np.ndarray:
+    """``count`` windows of ``width`` samples, one every ``hop``, from the start of contiguous ``samples``: a
+    read-only strided view (``sliding_window_view``'s checks cost more than a 20 ms chunk's FFT)."""
+    step = samples.itemsize
+    return np.lib.stride_tricks.as_strided(samples, (count, width), (hop * step, step), writeable=False)
+
+
 def frame_count(n_samples: int) -> int:
     """Complete hops in ``n_samples``: the number of feature frames available."""
     return n_samples // HOP
@@ -101,10 +108,7 @@ class LogMelStream:
         if count == 0:
             self._buf = buf
             return np.zeros((0, N_MELS), np.float32)
-        # The hops' windows as a strided view (sliding_window_view's checks cost more than a chunk's FFT).
-        windows = np.lib.stride_tricks.as_strided(buf, (count, WIN), (HOP * buf.itemsize, buf.itemsize),
-                                                  writeable=False)
-        out = log_mel_frames(windows, self._spec)
+        out = log_mel_frames(hop_windows(buf, count, WIN), self._spec)
         self._buf = buf[count * HOP :].copy()
         return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from livepuppet.engine.speech.features import hop_windows
 
 SAMPLE_RATE = 16_000
 HOP = 160  # 10 ms
@@ -58,9 +59,7 @@ class ProsodyStream:
         n = (len(self._buffer) - WINDOW) // HOP + 1
         if n <= 0:
             return []
-        step = self._buffer.itemsize
-        windows = np.lib.stride_tricks.as_strided(self._buffer, (n, WINDOW), (HOP * step, step), writeable=False)
-        db, f0 = analyse(windows)
+        db, f0 = analyse(hop_windows(self._buffer, n, WINDOW, HOP))
         self._buffer = self._buffer[n * HOP:]
         first = self._frames
         self._frames += n
