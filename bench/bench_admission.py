@@ -28,7 +28,7 @@ from pathlib import Path
 
 os.environ.setdefault("GLOG_minloglevel", "2")
 import numpy as np
-from bench_capacity import RATE, speech  # bench/ (the script's folder is on sys.path)
+from bench_capacity import RATE, lag_p95_ms, speech  # bench/ (the script's folder is on sys.path)
 from livepuppet.streaming.clients.server_process import ServerProcess
 from livepuppet.streaming.clients.talk_client import TalkClient
 from livepuppet.streaming.protocol import Error, Ready
@@ -92,11 +92,8 @@ class Climb:
 
     def lag_p95_ms(self, since: list[int]) -> float:
         """The worst session's p95 of (frame arrival − when its speech was sent), over frames after ``since``."""
-        worst = 0.0
-        for client, first, t0 in zip(self.clients, since, self.sent_at, strict=True):
-            lags = [(f.arrived_ns - t0) / 1e6 - f.t * 1e3 for f in client.transcript.frames[first:]]
-            worst = max(worst, float(np.percentile(lags, 95)) if lags else float("inf"))
-        return worst
+        return max((lag_p95_ms(c.transcript.frames[first:], t0) for c, first, t0 in
+                    zip(self.clients, since, self.sent_at, strict=True)), default=0.0)
 
     async def close(self) -> None:
         for task in self._senders:

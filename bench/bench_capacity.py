@@ -39,7 +39,7 @@ from livepuppet.engine.speech.resampler import StreamingResampler
 from livepuppet.export.audio.espeak import EspeakSynth, VoiceSettings
 from livepuppet.streaming.clients.server_metrics import late_since, loop_lag
 from livepuppet.streaming.clients.server_process import SOAK_OVERRIDES, ServerProcess, stat_fields
-from livepuppet.streaming.clients.talk_client import TalkClient
+from livepuppet.streaming.clients.talk_client import TalkClient, TalkFrame
 from livepuppet.streaming.clients.whip_client import ArrayVideoTrack, whip_close, whip_connect
 from livepuppet.streaming.protocol import Ready
 from livepuppet.streaming.server.ice import restrict_host_addresses
@@ -102,6 +102,14 @@ class Server:
         self._process.__exit__(None, None, None)
 
 
+def lag_p95_ms(frames: list[TalkFrame], sent_at_ns: int) -> float:
+    """p95 of how long after its speech was sent (speech time t at ``sent_at_ns`` + t, real time) each frame
+    arrived, in ms; infinite without frames."""
+    if not frames:
+        return float("inf")
+    return float(np.percentile([(f.arrived_ns - sent_at_ns) / 1e6 - f.t * 1e3 for f in frames], 95))
+
+
 async def engine_p95(server: Server, ids: list[str]) -> list[float]:
     """Each live session's p95 engine ms per frame (the server's own figure)."""
     def fetch() -> list[float]:
@@ -138,9 +146,7 @@ async def talk_load(server: Server, sessions: int, pcm: np.ndarray, seconds: flo
         await asyncio.sleep(seconds)
         end = time.monotonic_ns()
         fps = [(len(c.transcript.frames) - n) / ((end - start) / 1e9) for c, n in zip(clients, counts, strict=True)]
-        lags = [float(np.percentile([(f.arrived_ns - t0) / 1e6 - f.t * 1e3 for f in c.transcript.frames[n:]], 95))
-                if len(c.transcript.frames) > n else float("inf")
-                for c, n, t0 in zip(clients, counts, sent_at, strict=True)]
+        lags = [lag_p95_ms(c.transcript.frames[n:], t0) for c, n, t0 in zip(clients, counts, sent_at, strict=True)]
         p95 = await engine_p95(server, [c.transcript.of_type(Ready)[0].session for c in clients])
         for task in senders:
             task.cancel()
