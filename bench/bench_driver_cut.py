@@ -27,7 +27,6 @@ from pathlib import Path
 os.environ.setdefault("GLOG_minloglevel", "2")
 import av
 import cv2
-import matplotlib
 import numpy as np
 from livepuppet.engine.config import DriverConfig, EngineConfig, TrackerConfig
 from livepuppet.engine.face.expression import FaceFeatures
@@ -37,6 +36,7 @@ from livepuppet.engine.motion.motion_filter import unfiltered
 from livepuppet.engine.motion.scripted_motion import scripted_motion
 from livepuppet.engine.pipeline import Animator, Driver, open_portrait
 from livepuppet.engine.types import VideoFrame
+from portraits import grace_hopper  # bench/portraits.py (the script's folder is on sys.path)
 from skimage import data
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "driver_cut.json"
@@ -53,14 +53,6 @@ class Row:
     corr_after_cut: float
     rest_offset_after_cut: float  # avatar lip gap at the driver's resting mouth minus the portrait's own
     neutral_changes: int
-
-
-def grace_hopper() -> np.ndarray:
-    path = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
-    image = cv2.imread(str(path))
-    if image is None:
-        raise SystemExit(f"cannot read {path}")
-    return np.ascontiguousarray(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)[30:542])
 
 
 def talking(portrait: np.ndarray, config: EngineConfig, full: bool = False) -> list[np.ndarray]:
@@ -113,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp, FaceTracker(TrackerConfig(), static=True) as tracker:
         rest = lip_gap(tracker, source.crop)
         for framing, full in (("own framing (whole picture)", True), ("same framing (face crops)", False)):
-            first, second = talking(data.astronaut(), config, full), talking(grace_hopper(), config, full)
+            first, second = talking(data.astronaut(), config, full), talking(grace_hopper()[30:542], config, full)
             cut = len(first)
             video = encode(Path(tmp) / "cut.mp4", first + second)
             driven = list(read_video(video))

@@ -89,6 +89,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from livepuppet.engine.media.output_file import check_not_input
     from livepuppet.engine.motion.scripted_motion import scripted_clip
     from livepuppet.engine.pipeline import Animator, open_portrait
+    from livepuppet.engine.source import shrink_source
     from skimage import data
 
     check_number("--duration", args.duration, 0.0, MAX_DURATION_S, " seconds")
@@ -97,10 +98,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config = _config(args)
     _output_format(args.output, config)
     image = load_image(args.source) if args.source else data.astronaut()
-    source = open_portrait(image, config, face)
+    source = shrink_source(open_portrait(image, config, face), config.output.max_side)  # composited at output size
     clip = scripted_clip(args.duration, config.output.fps)
     animator = Animator(source, config)
-    frame_pixels = source.crop if args.crop else image
+    frame_pixels = source.crop if args.crop else source.image
     width, height = _output_size(frame_pixels.shape, config.output.max_side)
     with MediaWriter(args.output, width, height, clip.fps, crf=config.output.crf, codec=config.output.codec,
                      inputs=[args.source]) as writer:
@@ -128,6 +129,7 @@ def cmd_animate(args: argparse.Namespace) -> int:
     from livepuppet.engine.media.video_io import probe_video, read_video
     from livepuppet.engine.motion.motion_file import load_motion
     from livepuppet.engine.pipeline import Animator, Driver, open_portrait
+    from livepuppet.engine.source import shrink_source
     from livepuppet.errors import InputError
 
     if bool(args.driving) == bool(args.motion):
@@ -144,9 +146,9 @@ def cmd_animate(args: argparse.Namespace) -> int:
     image = load_image(args.source)
     clip = load_motion(args.motion) if args.motion else None
     info = probe_video(args.driving) if args.driving else None
-    source = open_portrait(image, config, face)
+    source = shrink_source(open_portrait(image, config, face), config.output.max_side)  # composited at output size
     animator = Animator(source, config)
-    frame_pixels = source.crop if args.crop else image
+    frame_pixels = source.crop if args.crop else source.image
     width, height = _output_size(frame_pixels.shape, config.output.max_side)
     fps = float(args.fps or (clip.fps if clip else info.fps))  # type: ignore[union-attr]
     audio = args.driving if (info is not None and info.has_audio and not args.no_audio) else None

@@ -22,6 +22,7 @@ def cmd_speak(args: argparse.Namespace) -> int:
     from livepuppet.engine.media.media_writer import MediaWriter
     from livepuppet.engine.media.video_io import even_size, load_image
     from livepuppet.engine.pipeline import open_portrait
+    from livepuppet.engine.source import shrink_source
     from livepuppet.engine.speech.generator import SEGMENT_END, AudioChunk, TalkingHeadGenerator, TalkStep
     from livepuppet.engine.speech.mouth_model import AudioMouthModel
     from skimage import data
@@ -33,10 +34,10 @@ def cmd_speak(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides)
     model = AudioMouthModel.load(args.model or config.speech.model or None)
     image = load_image(args.source) if args.source else data.astronaut()
-    source = open_portrait(image, config)
+    source = shrink_source(open_portrait(image, config), config.output.max_side)  # composited at output size
     fps = config.speech.fps
     generator = TalkingHeadGenerator(source, config, model, fps=fps, audio_rate=AUDIO_RATE, full_frames=not args.crop)
-    pixels = source.crop if args.crop else image
+    pixels = source.crop if args.crop else source.image
     width, height = even_size(pixels.shape[1], pixels.shape[0], config.output.max_side)
     feed = AudioFeed(args.audio, AUDIO_RATE, 1)
     expected = _duration_s(args.audio)

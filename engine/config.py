@@ -159,6 +159,9 @@ class CompositeConfig:
 
     feather: float = 0.12  # feather width as a fraction of the crop side
     color_match: float = 0.0  # 0..1: move the face's colour statistics towards the surrounding frame's
+    # Outside the face, warp the photo itself by the renderer's map (one bicubic resampling at its own
+    # resolution) instead of pasting the crop back: keeps a collar or hair that moves as sharp as the photo.
+    full_resolution: bool = True
 
     def __post_init__(self) -> None:
         _check_range("composite.feather", self.feather, 0.0, 0.5)

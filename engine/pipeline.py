@@ -74,7 +74,7 @@ class Animator:
         crop_frame = RenderedFrame(pixels=crop, pts=motion.pts, seq=motion.seq, stage_ns=stages)
         full_frame = None
         if full:
-            pixels = self._compositor.composite(crop)
+            pixels = self._compositor.composite(crop, self._renderer.crop_warp())
             full_frame = RenderedFrame(pixels=pixels, pts=motion.pts, seq=motion.seq,
                                        stage_ns=(*stages, ("composite", now())))
         return AnimatedFrame(crop=crop_frame, full=full_frame, target=target)

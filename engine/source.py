@@ -3,7 +3,7 @@ and build everything the per-frame stages reuse (landmarks, pose, rig, warp mesh
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -105,7 +105,7 @@ def prepare_source(image: np.ndarray, config: EngineConfig, face: int | None = N
             raise NoFaceError(f"the face in the portrait is too small ({full.pose.scale:.0f} px between the eyes; "
                               f"need at least {MIN_IOD_PX:.0f}): use a closer or larger photo")
         size = config.render.crop_size
-        box = _crop_box(full.pose, config.render.crop_scale)
+        box = _crop_box(full.pose, config.render.crop_scale, image.shape[:2])
         crop = extract_crop(image, box, size)
         # Re-track on the crop: the face fills it, so landmarks are more precise than scaled ones.
         refined = tracker.track(VideoFrame(crop, 0, 0))
@@ -123,10 +123,15 @@ def _choose_landmarks(refined: FaceTrack, fallback: np.ndarray) -> np.ndarray:
     return fallback
 
 
-def _crop_box(pose: FacePose, crop_scale: float) -> CropBox:
+def _crop_box(pose: FacePose, crop_scale: float, image_size: tuple[int, int]) -> CropBox:
+    """``crop_scale`` inter-ocular distances around the face, moved (and if need be shrunk) to lie inside the
+    photo: beyond its edges there is nothing to show but replicated edge pixels, streaks in every frame."""
+    h, w = image_size
     center = pose.origin + pose.rotation @ np.array([0.0, 0.55, 0.0]) * pose.scale
-    side = max(16, round(crop_scale * pose.scale))
-    return CropBox(x0=round(center[0] - side / 2), y0=round(center[1] - side / 2), side=side)
+    side = max(16, min(round(crop_scale * pose.scale), h, w))
+    x0 = min(max(round(center[0] - side / 2), 0), max(w - side, 0))
+    y0 = min(max(round(center[1] - side / 2), 0), max(h - side, 0))
+    return CropBox(x0=x0, y0=y0, side=side)
 
 
 def extract_crop(image: np.ndarray, box: CropBox, size: int) -> np.ndarray:
@@ -234,3 +239,18 @@ def _mouth_look(crop: np.ndarray, landmarks: np.ndarray) -> MouthLook:
     tongue = np.clip(lip * np.array([0.85, 0.55, 0.55]) + np.array([20.0, 0.0, 0.0]), 40, 230)
     return MouthLook(lip=lip, cavity=cavity, teeth=teeth, tongue=tongue,
                      source_open_area=inner_mouth_area(landmarks))
+
+
+def shrink_source(source: PreparedSource, max_side: int) -> PreparedSource:
+    """``source`` with its full portrait downscaled so the longer side is at most ``max_side`` (its crop box
+    scaled along). The crop, mesh and landmarks were cut from the full-size photo and stay as they are; the
+    full portrait only serves paste-back, so a 25-megapixel upload keeps a few megabytes, not ~100, and a
+    video at the output's size is composited at that size, not the photo's."""
+    h, w = source.image.shape[:2]
+    k = max_side / max(h, w)
+    if k >= 1.0:
+        return source
+    size = (max(1, round(w * k)), max(1, round(h * k)))
+    image = np.ascontiguousarray(cv2.resize(source.image, size, interpolation=cv2.INTER_AREA))
+    box = CropBox(x0=round(source.box.x0 * k), y0=round(source.box.y0 * k), side=max(1, round(source.box.side * k)))
+    return replace(source, image=image, box=box)

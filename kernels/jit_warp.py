@@ -208,6 +208,11 @@ class JitMeshWarp:
         self._draw(dst, order)
         return self._map[..., 0], self._map[..., 1]
 
+    @property
+    def map_xy(self) -> np.ndarray:
+        """The last drawn interleaved backward map ``(S, S, 2) f32`` (the scratch: valid until the next draw)."""
+        return self._map
+
     def warp(self, dst: np.ndarray, order: np.ndarray) -> np.ndarray:
         """The crop warped from the source points to ``dst``, triangles drawn in ``order`` (a new array)."""
         self._draw(dst, order)

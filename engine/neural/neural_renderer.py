@@ -78,7 +78,7 @@ class NeuralRenderer:
         self._eye_src = eyes
         self._lip_src = _ratio(lm, _LIPS)
         self._mouth_width_iod = float(np.linalg.norm(lm[_LIPS[2], :2] - lm[_LIPS[3], :2]) / source.pose.scale)
-        self._units_per_iod = 2.0 / config.crop_scale  # keypoint space spans the crop as [-1, 1]
+        self._units_per_iod = 2.0 * source.pose.scale / source.crop_size  # keypoint space spans the crop as [-1, 1]
         with torch.inference_mode():
             self._eye_zero = retarget_eyes(rt.nets.eye, self.kp_source, self._eye_input(1.0, 1.0))
             self._lip_zero = retarget_lips(rt.nets.lip, self.kp_source, self._lip_input(0.0))
@@ -112,6 +112,10 @@ class NeuralRenderer:
         if pixels.shape[0] != self._size:
             pixels = cv2.resize(pixels, (self._size, self._size), interpolation=cv2.INTER_AREA)
         return pixels
+
+    def crop_warp(self) -> None:
+        """None: the generator draws pixels, not a map (the paste-back resamples its crop)."""
+        return None
 
     def render(self, target: Target, steps: list[tuple[str, int]] | None = None) -> np.ndarray:
         """The animated crop ``(S, S, 3) u8 RGB`` for ``target``; appends step durations (ns) to ``steps``."""

@@ -4,7 +4,9 @@ The renderer keeps the crop border fixed, so the crop's edge already matches the
 hides the resampling difference. Where the rendered crop equals the portrait's own crop (the background,
 the body far from the head) the portrait's original pixels stay: the round trip through the crop's
 resolution would blur them (≈ 8% of the gradient energy at the collar, a third on a close-up whose crop
-is smaller than its box). Everything that depends only on the portrait is computed once.
+is smaller than its box). What moved outside the face is warped from the photo at its own resolution
+(:mod:`livepuppet.engine.render.full_resolution`) when the renderer says how it drew the crop. Everything
+that depends only on the portrait is computed once.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 from livepuppet.engine.config import CompositeConfig
+from livepuppet.engine.render.full_resolution import CropWarp, FullResolutionWarp, worth_it
 from livepuppet.engine.source import PreparedSource
 from livepuppet.kernels.blend import feather_blend, feather_mask
 
@@ -35,6 +38,8 @@ class Compositor:
         self._background = image
         self._out = image.copy()
         self._source_crop = source.crop
+        self._full_resolution = FullResolutionWarp(source, self._image_roi) \
+            if config.full_resolution and worth_it(source) else None
 
     @property
     def mask(self) -> np.ndarray:
@@ -45,11 +50,14 @@ class Compositor:
     def image_roi(self) -> tuple[slice, slice]:
         return self._image_roi
 
-    def composite(self, crop: np.ndarray) -> np.ndarray:
-        """Rendered crop ``(S, S, 3) u8`` → full portrait ``(H, W, 3) u8`` (a new array each call)."""
+    def composite(self, crop: np.ndarray, warp: CropWarp | None = None) -> np.ndarray:
+        """Rendered crop ``(S, S, 3) u8`` → full portrait ``(H, W, 3) u8`` (a new array each call). ``warp``:
+        how the crop was drawn (mesh renderer), for the full-resolution paste-back outside the face."""
         size = crop.shape[0]
         interp = cv2.INTER_AREA if size > self._side else cv2.INTER_LINEAR
         up = cv2.resize(crop, (self._side, self._side), interpolation=interp)
+        if warp is not None and self._full_resolution is not None and size == self._source_crop.shape[0]:
+            self._full_resolution.apply(up[self._box_roi], warp)
         mask = self._mask
         if crop.shape == self._source_crop.shape:
             changed = cv2.resize(changed_weight(crop, self._source_crop), (self._side, self._side),

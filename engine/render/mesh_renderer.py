@@ -18,6 +18,7 @@ import numpy as np
 from livepuppet.engine.clock import Clock, MonotonicClock
 from livepuppet.engine.config import EngineConfig, RenderConfig
 from livepuppet.engine.face import topology as ft
+from livepuppet.engine.render.full_resolution import CropWarp
 from livepuppet.engine.render.mouth_interior import paint_mouth_interior
 from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.types import NUM_LANDMARKS, Target
@@ -140,12 +141,22 @@ class MeshRenderer:
         self._jit = None
         if self._device is None and use_jit_warp(config.cpu_warp):
             self._jit = JitMeshWarp(source.crop, self._src_points, tris)
+        self._last: tuple[np.ndarray | tuple[np.ndarray, np.ndarray], np.ndarray] | None = None
 
     @property
     def warp_path(self) -> str:
         """Which warp renders: "device", "jit" (compiled CPU) or "opencv"."""
         return "device" if self._device is not None else ("jit" if self._jit is not None else "opencv")
 
+
+    def crop_warp(self) -> CropWarp | None:
+        """How the last crop was drawn (its backward map, valid until the next render, and the target face),
+        for a full-resolution paste-back; None before the first render and on a device (the map stays there)."""
+        if self._last is None:
+            return None
+        drawn, face = self._last
+        map_xy = drawn if isinstance(drawn, np.ndarray) else np.dstack(drawn)
+        return CropWarp(map_xy=map_xy, face=face)
 
     def target_points(self, target: Target) -> np.ndarray:
         """All mesh vertex positions ``(P, 2) f32`` for ``target``: face, moved ring, fixed border."""
@@ -203,10 +214,12 @@ class MeshRenderer:
             marks.extend([("backward_map", now()), ("refine_map", now())])
             out = self._device.warp(dst, order)
             marks.append(("remap", now()))
+            self._last = None
         elif self._jit is not None:  # exact at full resolution: nothing to refine; "remap" holds map and sampling
             marks.extend([("backward_map", now()), ("refine_map", now())])
             out = self._jit.warp(dst, order)
             marks.append(("remap", now()))
+            self._last = (self._jit.map_xy, target.landmarks[:, :2])
         else:
             affines = triangle_affines(self._src_points, dst, tris)
             map_x, map_y = backward_map(self._src_points, dst, tris, (size, size), self._config.map_scale, order,
@@ -223,6 +236,7 @@ class MeshRenderer:
             marks.append(("refine_map", now()))
             out = remap_bilinear(src.crop, map_x, map_y)
             marks.append(("remap", now()))
+            self._last = ((map_x, map_y), target.landmarks[:, :2])
         if self._config.mouth_interior:
             scale = target.head.scale
             paint_mouth_interior(out, target.landmarks, src.mouth, iod_px=src.pose.scale * scale, head_scale=scale)

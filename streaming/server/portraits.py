@@ -10,13 +10,12 @@ import io
 import secrets
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
-import cv2
 import numpy as np
 from livepuppet.engine.config import EngineConfig
 from livepuppet.engine.pipeline import open_portrait
-from livepuppet.engine.source import CropBox, PreparedSource
+from livepuppet.engine.source import PreparedSource, shrink_source
 from livepuppet.errors import InputError
 from PIL import Image
 
@@ -82,20 +81,6 @@ class PortraitStore:
             if not self._items:
                 raise UnknownPortrait("the server has no portrait yet")
             return next(iter(self._items.values()))
-
-
-def shrink_source(source: PreparedSource, max_side: int) -> PreparedSource:
-    """``source`` with its full portrait downscaled so the longer side is at most ``max_side`` (its crop box
-    scaled along). The crop, mesh and landmarks were cut from the full-size photo and stay as they are; the
-    full portrait only serves paste-back, so a 25-megapixel upload keeps a few megabytes, not ~100."""
-    h, w = source.image.shape[:2]
-    k = max_side / max(h, w)
-    if k >= 1.0:
-        return source
-    size = (max(1, round(w * k)), max(1, round(h * k)))
-    image = np.ascontiguousarray(cv2.resize(source.image, size, interpolation=cv2.INTER_AREA))
-    box = CropBox(x0=round(source.box.x0 * k), y0=round(source.box.y0 * k), side=max(1, round(source.box.side * k)))
-    return replace(source, image=image, box=box)
 
 
 def _thumbnail(crop: np.ndarray) -> bytes:
