@@ -44,11 +44,8 @@ def face_look(pixels: np.ndarray, landmarks_xy: np.ndarray) -> np.ndarray:
     means = np.full((len(centres), 3), np.nan, np.float32)
     xy = np.round(centres).astype(np.int64)
     inside = (xy[:, 0] >= r) & (xy[:, 0] < w - r) & (xy[:, 1] >= r) & (xy[:, 1] < h - r)
-    if inside.any():
-        offsets = np.arange(-r, r + 1)
-        ys = xy[inside, 1][:, None, None] + offsets[None, :, None]  # (k, 2r+1, 1)
-        xs = xy[inside, 0][:, None, None] + offsets[None, None, :]  # (k, 1, 2r+1)
-        means[inside] = pixels[ys, xs].reshape(int(inside.sum()), -1, 3).mean(axis=1)
+    for i, (x, y) in zip(np.flatnonzero(inside).tolist(), xy[inside].tolist(), strict=True):
+        means[i] = cv2.mean(pixels[y - r: y + r + 1, x - r: x + r + 1])[:3]
     ok = np.isfinite(means[:, 0])
     if ok.any():
         lab = cv2.cvtColor((means[ok] / 255.0).reshape(1, -1, 3).astype(np.float32), cv2.COLOR_RGB2Lab)

