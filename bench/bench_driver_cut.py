@@ -17,11 +17,10 @@ Run: ``python bench/bench_driver_cut.py [--json PATH]`` (about a minute on 2 cor
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 os.environ.setdefault("GLOG_minloglevel", "2")
@@ -36,6 +35,7 @@ from livepuppet.engine.motion.motion_filter import unfiltered
 from livepuppet.engine.motion.scripted_motion import scripted_motion
 from livepuppet.engine.pipeline import Animator, Driver, open_portrait
 from livepuppet.engine.types import VideoFrame
+from machine import write_results  # bench/machine.py
 from portraits import grace_hopper  # bench/portraits.py (the script's folder is on sys.path)
 from skimage import data
 
@@ -129,9 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     for r in rows:
         print(f"{r.framing:<30}{r.variant:<30}{r.corr_first_shot:>11}{r.corr_after_cut:>9}"
               f"{r.rest_offset_after_cut:>13}{r.neutral_changes:>14}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))
-    print(f"wrote {args.json}")
+    write_results(args.json, rows)
     return 0
 
 

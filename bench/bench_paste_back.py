@@ -20,10 +20,9 @@ Run: ``python bench/bench_paste_back.py [--seconds 4] [--json PATH]``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 os.environ.setdefault("GLOG_minloglevel", "2")  # quiet MediaPipe's C++ logging before it is imported
@@ -35,7 +34,7 @@ from livepuppet.engine.motion.scripted_motion import scripted_motion
 from livepuppet.engine.pipeline import Animator, open_portrait
 from livepuppet.engine.source import PreparedSource
 from livepuppet.engine.types import Motion
-from machine import cpu_model  # bench/machine.py (the script's folder is on sys.path)
+from machine import cpu_model, write_results  # bench/machine.py (the script's folder is on sys.path)
 from portraits import framings
 
 FPS = 25.0
@@ -122,9 +121,7 @@ def main() -> None:
     for r in rows:
         print(f"| {r.portrait} ({r.box_side}) | {r.motion} | {'on' if r.full_resolution else 'off'} | "
               f"{r.neck_mean:.3f} ({r.neck_worst:.3f}) | {r.composite_ms_p50:.2f} ({r.composite_ms_p95:.2f}) |")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps([asdict(r) for r in rows], indent=2))
-    print(f"wrote {args.json}")
+    write_results(args.json, rows)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import platform
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 
 def cpu_model() -> str:
@@ -15,3 +19,10 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown"
+
+
+def write_results(path: Path, rows: Sequence[Any]) -> None:
+    """A bench's result rows (dataclasses) as a JSON list at ``path`` (its folder made), and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps([asdict(r) for r in rows], indent=2))
+    print(f"wrote {path}")
